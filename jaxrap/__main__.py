@@ -1,0 +1,5 @@
+"""``python -m jaxrap`` runs the command line."""
+
+from jaxrap.cli import main
+
+raise SystemExit(main())

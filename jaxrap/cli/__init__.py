@@ -1,0 +1,48 @@
+"""The ``jaxrap`` command line: one module per subcommand, imported only when used.
+
+Each subcommand module defines ``register(subparsers)``, which adds its parser, and
+``run(args) -> int``. Heavy imports (jax, transformers) live inside ``run`` so that
+``jaxrap --help`` and argument errors answer instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from jaxrap import __version__
+from jaxrap.errors import JaxrapError
+
+# Subcommand name -> module in jaxrap.cli; the order is the order of `jaxrap --help`.
+COMMANDS = {
+    "prepare": "prepare",
+    "tokenizer": "tokenizer",
+    "init": "init_model",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jaxrap",
+        description="Fine-tune GPT-2 on French rap lyrics in JAX, and generate lyrics.",
+    )
+    parser.add_argument("--version", action="version", version=f"jaxrap {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMANDS.values():
+        module = importlib.import_module(f"jaxrap.cli.{module_name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except JaxrapError as error:
+        print(f"jaxrap: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("jaxrap: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,120 @@
+"""GPT2Config: the architecture's hyper-parameters, named as Hugging Face names them.
+
+Pure Python (no jax), so configs load, validate and print without starting XLA.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from jaxrap.errors import JaxrapError
+
+# Activations Hugging Face GPT-2 checkpoints use; all are tanh or erf GELUs or ReLU.
+ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu", "relu")
+
+
+@dataclasses.dataclass(frozen=True)
+class GPT2Config:
+    """GPT-2 shape and regularisation; defaults are GPT-2 small (124M), as in transformers."""
+
+    vocab_size: int = 50257  # rows of the token embedding, tied with the LM head
+    n_positions: int = 1024  # longest context (rows of the learned position embedding)
+    n_embd: int = 768  # width of the residual stream
+    n_layer: int = 12  # transformer blocks
+    n_head: int = 12  # attention heads; n_embd must divide by it
+    n_inner: int | None = None  # MLP width; None means 4 * n_embd
+    activation_function: str = "gelu_new"  # one of ACTIVATIONS
+    resid_pdrop: float = 0.1  # dropout on each block's residual branches
+    embd_pdrop: float = 0.1  # dropout on token + position embeddings
+    attn_pdrop: float = 0.1  # dropout on attention probabilities
+    layer_norm_epsilon: float = 1e-5
+    initializer_range: float = 0.02  # std of the normal init (c_proj scaled by 1/sqrt(2 n_layer))
+    scale_attn_weights: bool = True  # divide attention scores by sqrt(head_dim)
+    scale_attn_by_inverse_layer_idx: bool = False  # also divide by (layer index + 1)
+    bos_token_id: int | None = 50256
+    eos_token_id: int | None = 50256
+    pad_token_id: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise JaxrapError(f"GPT-2 config: {name} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise JaxrapError(
+                f"GPT-2 config: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
+            )
+        if self.activation_function not in ACTIVATIONS:
+            raise JaxrapError(
+                f"GPT-2 config: activation_function {self.activation_function!r} is not supported;"
+                f" use one of {', '.join(ACTIVATIONS)}"
+            )
+        for name in ("resid_pdrop", "embd_pdrop", "attn_pdrop"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise JaxrapError(f"GPT-2 config: {name} must be in [0, 1), got {value!r}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+    @property
+    def inner_dim(self) -> int:
+        return self.n_inner if self.n_inner is not None else 4 * self.n_embd
+
+    def num_params(self) -> int:
+        """Parameter count with the LM head tied to the token embedding."""
+        d, inner = self.n_embd, self.inner_dim
+        block = 2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * inner + inner) + (inner * d + d)
+        return self.vocab_size * d + self.n_positions * d + self.n_layer * block + 2 * d
+
+    def flops_per_token(self, seq_len: int) -> float:
+        """Training FLOPs per token, forward and backward (PaLM, appendix B): 6N + 12 L d T.
+
+        N counts every matmul weight; the tied token embedding counts once, as the LM head's
+        matmul; the position embedding is a lookup and does not count.
+        """
+        matmul_params = self.num_params() - self.n_positions * self.n_embd
+        return 6.0 * matmul_params + 12.0 * self.n_layer * self.n_embd * seq_len
+
+    def replace(self, **changes: Any) -> GPT2Config:
+        return dataclasses.replace(self, **changes)
+
+    # --- Hugging Face config.json -------------------------------------------------------
+    @classmethod
+    def from_hf_dict(cls, data: dict[str, Any], source: str = "config.json") -> GPT2Config:
+        """Read the fields jaxrap uses from a transformers GPT2Config dict; refuse other models."""
+        model_type = data.get("model_type", "gpt2")
+        if model_type != "gpt2":
+            raise JaxrapError(
+                f"{source}: model_type is {model_type!r}; jaxrap runs GPT-2 checkpoints only"
+            )
+        if data.get("add_cross_attention"):
+            raise JaxrapError(f"{source}: cross-attention GPT-2 variants are not supported")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+    def to_hf_dict(self) -> dict[str, Any]:
+        """A config.json that transformers' GPT2LMHeadModel.from_pretrained reads."""
+        return {
+            "architectures": ["GPT2LMHeadModel"],
+            "model_type": "gpt2",
+            **dataclasses.asdict(self),
+            "tie_word_embeddings": True,
+        }
+
+    @classmethod
+    def from_json_file(cls, path: str | Path) -> GPT2Config:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise JaxrapError(f"{path}: no such file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise JaxrapError(f"{path}: not valid JSON ({error})") from None
+        if not isinstance(data, dict):
+            raise JaxrapError(f"{path}: expected a JSON object of GPT-2 config fields")
+        return cls.from_hf_dict(data, source=str(path))

@@ -1,0 +1,235 @@
+"""GPT-2 in Flax NNX, numerically the same network as transformers' GPT2LMHeadModel.
+
+Why NNX: it is Flax's current API, modules are plain Python objects whose attribute names
+mirror Hugging Face's (``h.3.attn.c_attn.kernel`` is ``transformer.h.3.attn.c_attn.weight``),
+which keeps checkpoint I/O a name mapping, and ``nnx.split`` / ``nnx.merge`` give the pure
+functional form that ``jax.jit``, ``optax`` and Orbax want. Outside this file the model is
+``forward(graphdef, params, ...)``: params is a plain nested dict of arrays, graphdef is the
+static structure (shapes, compute dtype) and is hashable, so it can be closed over by jitted
+functions. No sharding annotations live here: the trainer decides placement.
+
+Shapes: B batch, T new tokens, S key/value slots (cache length, or T without a cache),
+H heads, D head dim, C = n_embd, V vocab, L layers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx, struct
+
+from jaxrap.model.config import GPT2Config
+
+Params = dict[str, Any]  # nnx pure dict: {"wte": {"embedding": ...}, "h": {0: {...}}, ...}
+
+_ACTIVATIONS = {
+    "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
+    "gelu_pytorch_tanh": lambda x: jax.nn.gelu(x, approximate=True),
+    "gelu_fast": lambda x: jax.nn.gelu(x, approximate=True),
+    "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+    "relu": jax.nn.relu,
+}
+
+
+@struct.dataclass
+class KVCache:
+    """Static-shape key/value cache for decoding; one slot per position of the context."""
+
+    keys: jax.Array  # (L, B, S, H, D)
+    values: jax.Array  # (L, B, S, H, D)
+    mask: jax.Array  # (B, S) bool: slot holds a real token (not left padding, not yet written)
+    index: jax.Array  # () int32: next slot to write, shared by the batch
+
+    @classmethod
+    def empty(
+        cls, config: GPT2Config, batch: int, length: int, dtype: Any = jnp.float32
+    ) -> KVCache:
+        shape = (config.n_layer, batch, length, config.n_head, config.head_dim)
+        return cls(
+            keys=jnp.zeros(shape, dtype),
+            values=jnp.zeros(shape, dtype),
+            mask=jnp.zeros((batch, length), bool),
+            index=jnp.zeros((), jnp.int32),
+        )
+
+
+def _linear(d_in: int, d_out: int, std: float, dtype: Any, rngs: nnx.Rngs) -> nnx.Linear:
+    # HF's Conv1D stores weight as (in, out), exactly nnx.Linear's kernel layout.
+    return nnx.Linear(
+        d_in, d_out, dtype=dtype, kernel_init=nnx.initializers.normal(std), rngs=rngs
+    )
+
+
+def _layer_norm(config: GPT2Config, rngs: nnx.Rngs) -> nnx.LayerNorm:
+    # Statistics in float32 whatever the compute dtype; output stays float32 (the residual
+    # stream's dtype) and each Linear casts to the compute dtype itself.
+    return nnx.LayerNorm(
+        config.n_embd, epsilon=config.layer_norm_epsilon, use_fast_variance=False, rngs=rngs
+    )
+
+
+class Attention(nnx.Module):
+    def __init__(self, config: GPT2Config, layer_idx: int, *, dtype: Any, rngs: nnx.Rngs):
+        std, proj_std = config.initializer_range, config.initializer_range / math.sqrt(2 * config.n_layer)
+        self.c_attn = _linear(config.n_embd, 3 * config.n_embd, std, dtype, rngs)
+        self.c_proj = _linear(config.n_embd, config.n_embd, proj_std, dtype, rngs)
+        self.attn_dropout = nnx.Dropout(config.attn_pdrop)
+        self.resid_dropout = nnx.Dropout(config.resid_pdrop)
+        self.n_head = config.n_head
+        self.scale = (config.head_dim**-0.5 if config.scale_attn_weights else 1.0) / (
+            layer_idx + 1 if config.scale_attn_by_inverse_layer_idx else 1
+        )
+
+    def __call__(
+        self,
+        x: jax.Array,  # (B, T, C)
+        allowed: jax.Array,  # (B, 1, T, S) bool
+        kv: tuple[jax.Array, jax.Array] | None,  # cached (B, S, H, D) keys and values
+        index: jax.Array,  # () slot of x's first token in the cache
+        dropout_key: jax.Array | None,
+    ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
+        B, T, C = x.shape
+        q, k, v = jnp.split(self.c_attn(x), 3, axis=-1)  # 3 x (B, T, C)
+        q, k, v = (t.reshape(B, T, self.n_head, C // self.n_head) for t in (q, k, v))  # (B, T, H, D)
+        if kv is not None:
+            k_cache, v_cache = kv
+            k = jax.lax.dynamic_update_slice(k_cache, k.astype(k_cache.dtype), (0, index, 0, 0))
+            v = jax.lax.dynamic_update_slice(v_cache, v.astype(v_cache.dtype), (0, index, 0, 0))
+            kv = (k, v)  # (B, S, H, D)
+        scores = jnp.einsum("bthd,bshd->bhts", q, k.astype(q.dtype)).astype(jnp.float32)  # (B, H, T, S)
+        scores = jnp.where(allowed, scores * self.scale, jnp.finfo(jnp.float32).min)
+        probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+        probs = self._dropout(self.attn_dropout, probs, dropout_key, 0)
+        y = jnp.einsum("bhts,bshd->bthd", probs, v).reshape(B, T, C)  # (B, T, C)
+        y = self._dropout(self.resid_dropout, self.c_proj(y), dropout_key, 1)
+        return y, kv
+
+    @staticmethod
+    def _dropout(layer: nnx.Dropout, x: jax.Array, key: jax.Array | None, site: int) -> jax.Array:
+        if key is None or layer.rate == 0.0:
+            return x
+        return layer(x, deterministic=False, rngs=jax.random.fold_in(key, site))
+
+
+class MLP(nnx.Module):
+    def __init__(self, config: GPT2Config, *, dtype: Any, rngs: nnx.Rngs):
+        std, proj_std = config.initializer_range, config.initializer_range / math.sqrt(2 * config.n_layer)
+        self.c_fc = _linear(config.n_embd, config.inner_dim, std, dtype, rngs)
+        self.c_proj = _linear(config.inner_dim, config.n_embd, proj_std, dtype, rngs)
+        self.dropout = nnx.Dropout(config.resid_pdrop)
+        self.activation = config.activation_function
+
+    def __call__(self, x: jax.Array, dropout_key: jax.Array | None) -> jax.Array:
+        h = _ACTIVATIONS[self.activation](self.c_fc(x))  # (B, T, inner)
+        return Attention._dropout(self.dropout, self.c_proj(h), dropout_key, 2)
+
+
+class Block(nnx.Module):
+    def __init__(self, config: GPT2Config, layer_idx: int, *, dtype: Any, rngs: nnx.Rngs):
+        self.ln_1 = _layer_norm(config, rngs)
+        self.attn = Attention(config, layer_idx, dtype=dtype, rngs=rngs)
+        self.ln_2 = _layer_norm(config, rngs)
+        self.mlp = MLP(config, dtype=dtype, rngs=rngs)
+
+    def __call__(self, x, allowed, kv, index, dropout_key):
+        attn_out, kv = self.attn(self.ln_1(x), allowed, kv, index, dropout_key)
+        x = x + attn_out  # pre-LayerNorm residual: x + f(LN(x))
+        x = x + self.mlp(self.ln_2(x), dropout_key)
+        return x, kv
+
+
+class GPT2(nnx.Module):
+    """GPT2LMHeadModel: token + learned position embeddings, pre-LN blocks, tied LM head."""
+
+    def __init__(self, config: GPT2Config, *, dtype: Any = jnp.float32, rngs: nnx.Rngs):
+        init = nnx.initializers.normal(config.initializer_range)
+        self.wte = nnx.Embed(config.vocab_size, config.n_embd, dtype=dtype, embedding_init=init, rngs=rngs)
+        self.wpe = nnx.Embed(config.n_positions, config.n_embd, dtype=dtype, embedding_init=init, rngs=rngs)
+        self.drop = nnx.Dropout(config.embd_pdrop)
+        self.h = nnx.List([Block(config, i, dtype=dtype, rngs=rngs) for i in range(config.n_layer)])
+        self.ln_f = _layer_norm(config, rngs)
+
+    def __call__(
+        self,
+        input_ids: jax.Array,  # (B, T) int
+        *,
+        attention_mask: jax.Array | None = None,  # (B, T): 1 for real tokens, 0 for padding
+        positions: jax.Array | None = None,  # (B, T) int; default: slot index (0.. without cache)
+        cache: KVCache | None = None,
+        dropout_key: jax.Array | None = None,  # None: deterministic (eval, sampling)
+    ) -> tuple[jax.Array, KVCache | None]:
+        """Logits (B, T, V) in float32, and the updated cache when one was given."""
+        hidden, cache = self.hidden_states(
+            input_ids,
+            attention_mask=attention_mask,
+            positions=positions,
+            cache=cache,
+            dropout_key=dropout_key,
+        )
+        return self.lm_head(hidden), cache
+
+    def hidden_states(
+        self, input_ids, *, attention_mask=None, positions=None, cache=None, dropout_key=None
+    ) -> tuple[jax.Array, KVCache | None]:
+        """Final-LayerNorm hidden states (B, T, C): callers that need only some positions'
+        logits (the sampler wants the last one) apply ``lm_head`` to those alone."""
+        B, T = input_ids.shape
+        valid = jnp.ones((B, T), bool) if attention_mask is None else attention_mask.astype(bool)
+        index = jnp.zeros((), jnp.int32) if cache is None else cache.index
+        if positions is None:
+            positions = jnp.broadcast_to(index + jnp.arange(T, dtype=jnp.int32), (B, T))
+        if cache is None:
+            key_valid, S = valid, T  # (B, S)
+        else:
+            key_valid = jax.lax.dynamic_update_slice(cache.mask, valid, (0, index))
+            S = cache.mask.shape[1]
+        # A query in slot index + t sees slots up to its own that hold real tokens.
+        causal = jnp.arange(S)[None, :] <= index + jnp.arange(T)[:, None]  # (T, S)
+        allowed = causal[None, None] & key_valid[:, None, None, :]  # (B, 1, T, S)
+
+        x = self.wte(input_ids) + self.wpe(positions)  # (B, T, C)
+        x = Attention._dropout(self.drop, x, dropout_key, 3)
+        keys, values = [], []
+        for i, block in enumerate(self.h):
+            kv = None if cache is None else (cache.keys[i], cache.values[i])
+            layer_key = None if dropout_key is None else jax.random.fold_in(dropout_key, 16 + i)
+            x, kv = block(x, allowed, kv, index, layer_key)
+            if kv is not None:
+                keys.append(kv[0])
+                values.append(kv[1])
+        if cache is not None:
+            cache = KVCache(
+                keys=jnp.stack(keys), values=jnp.stack(values), mask=key_valid, index=index + T
+            )
+        return self.ln_f(x), cache
+
+    def lm_head(self, hidden: jax.Array) -> jax.Array:
+        """Tied LM head: hidden (..., C) @ wte^T -> logits (..., V), float32."""
+        return self.wte.attend(hidden).astype(jnp.float32)
+
+
+def build(config: GPT2Config, *, seed: int = 0, dtype: Any = jnp.float32) -> tuple[nnx.GraphDef, Params]:
+    """A random-init GPT-2 with transformers' init scheme: (graphdef, float32 params)."""
+    model = GPT2(config, dtype=dtype, rngs=nnx.Rngs(seed))
+    graphdef, state = nnx.split(model)
+    return graphdef, nnx.to_pure_dict(state)
+
+
+def abstract(config: GPT2Config, *, dtype: Any = jnp.float32) -> tuple[nnx.GraphDef, Params]:
+    """graphdef and a params tree of ShapeDtypeStructs, without allocating weights."""
+    model = nnx.eval_shape(lambda: GPT2(config, dtype=dtype, rngs=nnx.Rngs(0)))
+    graphdef, state = nnx.split(model)
+    return graphdef, nnx.to_pure_dict(state)
+
+
+def forward(graphdef: nnx.GraphDef, params: Params, input_ids: jax.Array, **kwargs) -> tuple[jax.Array, KVCache | None]:
+    """Pure form of ``GPT2.__call__``: (logits (B, T, V), cache)."""
+    return nnx.merge(graphdef, params)(input_ids, **kwargs)
+
+
+def merge(graphdef: nnx.GraphDef, params: Params) -> GPT2:
+    """The module view of (graphdef, params), for callers that need ``hidden_states``."""
+    return nnx.merge(graphdef, params)
