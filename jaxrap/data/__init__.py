@@ -1,0 +1,1 @@
+"""The data layer: raw lyrics -> prepared corpus -> tokenizer -> token cache -> batches."""
