@@ -52,3 +52,52 @@ def torch_reference(tiny_config, tmp_path_factory):
     directory = tmp_path_factory.mktemp("hf_reference")
     model.save_pretrained(directory)
     return model, directory
+
+
+# Invented bars (never lyrics from the real CSV) with what tokenizers trip on: accents, both
+# apostrophes, « », œ, emojis, spaces before ? and !, digits.
+_INVENTED_BARS = (
+    "J'traîne au quartier, l’été brûle le béton",
+    "« Ça va ? » qu'il m'demande, j'réponds « ouais, tranquille »",
+    "Mon cœur bat en œuvre d'art, j'ai l'âme en chantier",
+    "On rêvait d'Paris, on a eu la périph' 🔥",
+    "Qu’est-ce que t’attends ? La pluie tombe, j’écris !",
+    "Dix-huit ans, 1 000 rêves, zéro regret",
+    "Aujourd'hui j'suis là, demain j'sais pas où 🎤",
+    "L'ascenseur est en panne, comme l'espoir au bloc",
+    "Ni Dieu ni maître, juste ma plume et mon cahier",
+    "Frère, écoute : la rue n'pardonne à personne…",
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus_dir(tmp_path_factory) -> Path:
+    """A prepared corpus (the format `jaxrap prepare` writes) of invented songs: 30/6/6 songs."""
+    import random
+
+    import datasets
+
+    rng = random.Random(0)
+
+    def split(num_songs: int, first_id: int) -> datasets.Dataset:
+        songs = []
+        for song_id in range(first_id, first_id + num_songs):
+            bars = [rng.choice(_INVENTED_BARS) for _ in range(rng.randint(3, 12))]
+            songs.append({"text": "\n".join(bars), "artist": rng.choice(["Médine", "Shurik'n"]),
+                          "title": f"Titre {song_id}", "year": rng.choice([-1, 1998, 2012])})
+        return datasets.Dataset.from_list(songs)
+
+    corpus = datasets.DatasetDict({"train": split(30, 0), "validation": split(6, 30), "test": split(6, 36)})
+    directory = tmp_path_factory.mktemp("tiny_corpus")
+    corpus.save_to_disk(str(directory))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer_dir(tiny_corpus_dir, tmp_path_factory) -> Path:
+    """A byte-level BPE of 300 entries trained on tiny_corpus_dir."""
+    from jaxrap.data.tokenizer import train_tokenizer
+
+    directory = tmp_path_factory.mktemp("tiny_tokenizer")
+    train_tokenizer(tiny_corpus_dir, 300, directory)
+    return directory

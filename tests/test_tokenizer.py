@@ -1,0 +1,88 @@
+"""Tokenizers: trained byte-level BPE and loaded HF tokenizers round-trip French lyrics exactly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import transformers
+from tokenizers import Tokenizer
+
+from jaxrap.data.tokenizer import encode_texts, load_tokenizer, train_tokenizer
+from jaxrap.errors import JaxrapError
+
+TRICKY_TEXTS = [
+    "J'suis là, l’été, « ouais » : œuvre, cœur, Œdipe 🔥🎤\nC'est la vie ?!  Ça déchire…",
+    "Qu’est-ce que tu veux ? Aujourd'hui, j’m’en vais !\n\n\tDeux espaces  puis fin ",
+    " espace devant, ÉÈÀÇ majuscules, naïve, Noël, 1 000 € — et un emoji composé 👩🏽‍🎤",
+    "une ligne\r\nfin Windows et un <|endoftext|> écrit dans le texte",
+    "ﬁ ligature, e\u0301 décomposé (NFD) et l'apostrophe ʼ modifiante",
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_tokenizer_dir):
+    return load_tokenizer(tiny_tokenizer_dir)
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXTS)
+def test_round_trip_is_exact(trained, text):
+    (ids,) = encode_texts(trained, [text])
+    assert trained.decode(ids) == text
+    assert trained.eos_token_id not in ids  # a spelled-out special token stays text
+
+
+def test_autotokenizer_loads_trained_dir_with_specials(tiny_tokenizer_dir):
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    assert isinstance(tokenizer, transformers.PreTrainedTokenizerFast)
+    assert (tokenizer.eos_token, tokenizer.eos_token_id) == ("<|endoftext|>", 0)
+    assert (tokenizer.bos_token, tokenizer.bos_token_id) == ("<|endoftext|>", 0)
+    assert (tokenizer.pad_token, tokenizer.pad_token_id) == ("<|pad|>", 1)
+    assert len(tokenizer) == 300
+    # Plain transformers decoding (no jaxrap wrapper) round-trips too: the settings are saved.
+    ids = tokenizer(TRICKY_TEXTS[1])["input_ids"]
+    assert tokenizer.decode(ids) == TRICKY_TEXTS[1]
+    assert tokenizer.convert_ids_to_tokens([0, 1]) == ["<|endoftext|>", "<|pad|>"]
+
+
+def test_training_is_deterministic(tiny_corpus_dir, tiny_tokenizer_dir, tmp_path):
+    train_tokenizer(tiny_corpus_dir, 300, tmp_path)
+    assert (tmp_path / "tokenizer.json").read_text() == (tiny_tokenizer_dir / "tokenizer.json").read_text()
+
+
+def test_extra_special_tokens_follow_pad_and_are_never_split(tiny_corpus_dir, tmp_path):
+    tokenizer = train_tokenizer(tiny_corpus_dir, 300, tmp_path, extra_special_tokens=["<|artist:Médine|>"])
+    assert tokenizer.convert_tokens_to_ids("<|artist:Médine|>") == 2
+    assert tokenizer("<|artist:Médine|>J'traîne", add_special_tokens=False)["input_ids"][0] == 2
+    assert "<|artist:Médine|>" in tokenizer.all_special_tokens
+
+
+def test_pretrained_tokenizer_without_pad_gets_eos_as_pad(tiny_tokenizer_dir, tmp_path):
+    gpt2_like = transformers.GPT2TokenizerFast(
+        tokenizer_object=Tokenizer.from_file(str(tiny_tokenizer_dir / "tokenizer.json")),
+        eos_token="<|endoftext|>", bos_token="<|endoftext|>",
+    )
+    gpt2_like.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "tokenizer_config.json").read_text()).get("pad_token") is None
+    tokenizer = load_tokenizer(tmp_path)
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id == 0
+
+
+@pytest.mark.parametrize("vocab_size", [0, 258, 8000.5])
+def test_bad_vocab_size_is_refused(tiny_corpus_dir, tmp_path, vocab_size):
+    with pytest.raises(JaxrapError, match="too small|vocab size"):
+        train_tokenizer(tiny_corpus_dir, vocab_size, tmp_path)
+
+
+def test_missing_corpus_is_refused(tmp_path):
+    with pytest.raises(JaxrapError, match="not a prepared corpus.*jaxrap prepare"):
+        train_tokenizer(tmp_path / "nope", 300, tmp_path / "out")
+
+
+def test_load_errors_name_the_fix(tmp_path):
+    with pytest.raises(JaxrapError, match="not a tokenizer directory.*jaxrap tokenizer"):
+        load_tokenizer(tmp_path)  # exists, holds nothing
+    with pytest.raises(JaxrapError, match="no such tokenizer directory"):
+        load_tokenizer(tmp_path / "missing")
+    with pytest.raises(JaxrapError, match="pass a local tokenizer directory"):
+        load_tokenizer("nobody-xyz/no-such-tokenizer")  # tests run offline
