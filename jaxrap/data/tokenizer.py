@@ -120,7 +120,7 @@ def train_tokenizer(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise JaxrapError(f"{out}: is a file; --out must be a directory")
-    texts = load_corpus(corpus_dir)["train"]["text"]
+    texts = list(load_corpus(corpus_dir)["train"]["text"])
     if not texts:
         raise JaxrapError(f"{corpus_dir}: the train split has no songs; prepare the corpus again")
 

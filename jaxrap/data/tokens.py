@@ -96,7 +96,7 @@ def tokenize_split(
     key = _cache_key(dataset, tokenizer, options, prefixes)
     entry = Path(cache_dir if cache_dir is not None else Path(corpus_dir) / CACHE_DIR_NAME) / f"{split}-{key}"
     if not (entry / "meta.json").is_file():
-        _write_entry(entry, dataset["text"], tokenizer, prefixes, options, key)
+        _write_entry(entry, list(dataset["text"]), tokenizer, prefixes, options, key)
     return TokenizedSplit(
         tokens=np.load(entry / "tokens.npy", mmap_mode="r"),
         offsets=np.load(entry / "offsets.npy"),
