@@ -83,6 +83,14 @@ class GPT2Config:
     def replace(self, **changes: Any) -> GPT2Config:
         return dataclasses.replace(self, **changes)
 
+    def for_tokenizer(self, tokenizer: Any) -> GPT2Config:
+        """This shape with the tokenizer's vocabulary size and special token ids."""
+        eos = tokenizer.eos_token_id
+        bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos
+        return self.replace(
+            vocab_size=len(tokenizer), bos_token_id=bos, eos_token_id=eos, pad_token_id=tokenizer.pad_token_id
+        )
+
     # --- Hugging Face config.json -------------------------------------------------------
     @classmethod
     def from_hf_dict(cls, data: dict[str, Any], source: str = "config.json") -> GPT2Config:
@@ -94,8 +102,18 @@ class GPT2Config:
             )
         if data.get("add_cross_attention"):
             raise JaxrapError(f"{source}: cross-attention GPT-2 variants are not supported")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in fields})
+        values = {}
+        for field in dataclasses.fields(cls):
+            if field.name not in data:
+                continue
+            value = data[field.name]
+            if field.type == "float" and not isinstance(value, bool):
+                try:  # YAML 1.1 reads "1e-5" as a string
+                    value = float(value)
+                except (TypeError, ValueError):
+                    raise JaxrapError(f"{source}: {field.name} must be a number, got {value!r}") from None
+            values[field.name] = value
+        return cls(**values)
 
     def to_hf_dict(self) -> dict[str, Any]:
         """A config.json that transformers' GPT2LMHeadModel.from_pretrained reads."""
@@ -107,14 +125,30 @@ class GPT2Config:
         }
 
     @classmethod
-    def from_json_file(cls, path: str | Path) -> GPT2Config:
+    def from_file(cls, path: str | Path) -> GPT2Config:
+        """A GPT-2 shape from a YAML or JSON file.
+
+        A Hugging Face config.json (it has ``model_type``) keeps only the fields jaxrap uses;
+        any other file must name GPT2Config fields only, so a typo is refused, not ignored.
+        """
+        import yaml
+
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         except FileNotFoundError:
             raise JaxrapError(f"{path}: no such file") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise JaxrapError(f"{path}: not valid JSON ({error})") from None
+        except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise JaxrapError(f"{path}: not valid YAML or JSON ({error})".replace("\n", " ")) from None
         if not isinstance(data, dict):
-            raise JaxrapError(f"{path}: expected a JSON object of GPT-2 config fields")
+            raise JaxrapError(f"{path}: expected a mapping of GPT-2 config fields")
+        if "model_type" not in data:
+            known = {f.name for f in dataclasses.fields(cls)}
+            unknown = sorted(set(data) - known)
+            if unknown:
+                raise JaxrapError(
+                    f"{path}: unknown GPT-2 config field(s) {', '.join(unknown)};"
+                    f" known fields: {', '.join(sorted(known))}"
+                )
         return cls.from_hf_dict(data, source=str(path))

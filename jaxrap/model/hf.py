@@ -60,7 +60,7 @@ def load_config(model_dir: str | Path) -> GPT2Config:
     config_path = Path(model_dir) / "config.json"
     if not config_path.is_file():
         raise JaxrapError(f"{model_dir}: no config.json; is this a Hugging Face model directory?")
-    return GPT2Config.from_json_file(config_path)
+    return GPT2Config.from_file(config_path)
 
 
 def load_pretrained(name_or_path: str | Path) -> tuple[GPT2Config, dict[str, Any]]:
