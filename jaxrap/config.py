@@ -1,0 +1,235 @@
+"""The run config: everything a user tunes for `jaxrap train`, typed and validated.
+
+A YAML file in ``configs/`` with sections ``model``, ``data``, ``optim``, ``train`` and ``mesh``,
+plus ``--set section.key=value`` overrides (the value is read as a YAML scalar, so ``3e-4``,
+``true`` and ``null`` mean what they look like). Unknown keys and bad values are refused with
+one line per problem naming the key. The resolved config is saved as ``config.yaml`` in the run
+directory and inside every checkpoint.
+
+Pure Python (pydantic + PyYAML, no jax): configs load, validate and print instantly.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from jaxrap.errors import JaxrapError
+
+SCRATCH = "scratch"  # model.init value for a random-init model of model.shape
+
+
+class Section(BaseModel):
+    # extra="forbid": a typo in a key is an error, never a silently ignored setting.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ShapeConfig(Section):
+    """A from-scratch GPT-2's shape (model.init: scratch); vocab_size comes from the tokenizer."""
+
+    n_layer: int = Field(4, gt=0, description="transformer blocks")
+    n_head: int = Field(4, gt=0, description="attention heads; n_embd must divide by it")
+    n_embd: int = Field(256, gt=0, description="width of the residual stream")
+    n_positions: int = Field(256, gt=0, description="longest context; at least data.block_size")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="embedding, attention and residual dropout")
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> ShapeConfig:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd: must be divisible by n_head ({self.n_head}), got {self.n_embd}")
+        return self
+
+
+class ModelConfig(Section):
+    init: str = Field(SCRATCH, description="'scratch' (random init of model.shape), a Hugging Face model directory, or a hub id")
+    shape: ShapeConfig | None = Field(None, description="from-scratch shape; only with init: scratch (default shape when omitted)")
+    tokenizer: str | None = Field(
+        None,
+        description="tokenizer directory or hub id; null: the pretrained model's own, or a BPE trained on the corpus into RUN/tokenizer for scratch",
+    )
+    dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="compute dtype of matmuls; master weights and optimizer state stay float32"
+    )
+
+    @model_validator(mode="after")
+    def _shape_only_for_scratch(self) -> ModelConfig:
+        if self.init == SCRATCH and self.shape is None:
+            self.shape = ShapeConfig()
+        elif self.init != SCRATCH and self.shape is not None:
+            raise ValueError(f"shape: only used with init: {SCRATCH} (init is {self.init!r}); remove it")
+        return self
+
+
+class DataConfig(Section):
+    path: str = Field("data/rap", description="prepared corpus directory (made by `jaxrap prepare`, or by `jaxrap train` from data.source)")
+    source: str | None = Field(
+        None,
+        description="CSV path or URL to prepare data.path from when it holds no corpus; null: $JAXRAP_LYRICS_CSV, else the public corpus",
+    )
+    block_size: int = Field(256, gt=1, description="tokens per training sequence; at most the model's n_positions")
+    vocab_size: int = Field(8000, gt=0, description="BPE vocabulary size when a tokenizer is trained on the corpus")
+    # data.artist_tokens (issue 6) goes here when artist conditioning is implemented.
+
+
+class OptimConfig(Section):
+    lr: float = Field(3e-4, gt=0.0, description="peak learning rate (AdamW)")
+    warmup_steps: int = Field(100, ge=0, description="linear warmup from 0 to lr (capped at train.steps)")
+    schedule: Literal["linear", "cosine", "constant"] = Field("cosine", description="decay after warmup down to lr * end_lr_ratio")
+    end_lr_ratio: float = Field(0.1, ge=0.0, le=1.0, description="final learning rate as a fraction of lr")
+    weight_decay: float = Field(0.1, ge=0.0, description="AdamW decoupled weight decay on matmul weights only")
+    b1: float = Field(0.9, ge=0.0, lt=1.0, description="AdamW first-moment decay")
+    b2: float = Field(0.95, ge=0.0, lt=1.0, description="AdamW second-moment decay")
+    eps: float = Field(1e-8, gt=0.0, description="AdamW denominator epsilon")
+    clip_norm: float | None = Field(1.0, gt=0.0, description="clip gradients to this global L2 norm; null: no clipping")
+
+
+class TrainConfig(Section):
+    steps: int = Field(1000, gt=0, description="optimizer steps in the whole run (a resumed run continues to this)")
+    per_device_batch_size: int = Field(4, gt=0, description="sequences per device per micro-batch")
+    grad_accum_steps: int = Field(1, gt=0, description="micro-batches summed per optimizer step")
+    eval_batch_size: int | None = Field(None, gt=0, description="sequences per device in evaluation; null: per_device_batch_size")
+    seed: int = Field(0, description="seed of init, data order and dropout")
+    log_every: int = Field(10, gt=0, description="steps between logged metrics (console, metrics.jsonl, TensorBoard)")
+    eval_every: int = Field(1000, gt=0, description="steps between evaluations on the whole validation split (and at the end)")
+    save_every: int = Field(500, gt=0, description="steps between checkpoints (and at the end)")
+    keep_checkpoints: int = Field(3, gt=0, description="latest checkpoints kept; the best by validation loss is kept too")
+    peak_flops: float | None = Field(
+        None, gt=0.0, description="per-device peak FLOP/s for MFU; null: a known table for TPU/GPU, a quick matmul measurement on CPU"
+    )
+
+
+class MeshConfig(Section):
+    data: int = Field(-1, description="data-parallel axis size; -1: all devices not used by fsdp")
+    fsdp: int = Field(1, gt=0, description="axis that shards params and optimizer state (also splits the batch)")
+
+    @model_validator(mode="after")
+    def _data_positive_or_all(self) -> MeshConfig:
+        if self.data == 0 or self.data < -1:
+            raise ValueError(f"data: must be a positive device count or -1 (all devices), got {self.data}")
+        return self
+
+
+class RunConfig(Section):
+    model: ModelConfig = Field(default_factory=ModelConfig, description="what to train")
+    data: DataConfig = Field(default_factory=DataConfig, description="corpus and sequences")
+    optim: OptimConfig = Field(default_factory=OptimConfig, description="optimizer and schedule")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="loop length, batches, logging, checkpoints")
+    mesh: MeshConfig = Field(default_factory=MeshConfig, description="device mesh")
+
+    @model_validator(mode="after")
+    def _block_fits_context(self) -> RunConfig:
+        shape = self.model.shape
+        if shape is not None and self.data.block_size > shape.n_positions:
+            raise ValueError(
+                f"data.block_size: must be <= model.shape.n_positions ({shape.n_positions}), got {self.data.block_size}"
+            )
+        return self
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_yaml(), encoding="utf-8")
+        return path
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
+    """The config at ``path`` (None: all defaults) with ``section.key=value`` overrides applied."""
+    data = _read_yaml(Path(path)) if path is not None else {}
+    for override in overrides:
+        _apply_override(data, override)
+    return config_from_dict(data, source=str(path) if path is not None else "config")
+
+
+def config_from_dict(data: dict[str, Any], source: str = "config") -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as error:
+        problems = "\n".join(_describe(problem) for problem in error.errors())
+        raise JaxrapError(f"{source}: invalid config\n{problems}") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise JaxrapError(f"{path}: no such config file; see configs/ for examples") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise JaxrapError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise JaxrapError(f"{path}: expected a mapping with sections {', '.join(RunConfig.model_fields)}")
+    return data
+
+
+def _apply_override(data: dict[str, Any], override: str) -> None:
+    """Set ``section.key[.subkey]=value`` in the raw config mapping."""
+    import yaml
+
+    key, sep, raw = override.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) < 2 or not all(parts):
+        raise JaxrapError(f"--set {override!r}: expected section.key=value, e.g. train.steps=200")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw  # not a YAML scalar: the string as typed (validation decides)
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise JaxrapError(f"--set {override!r}: {'.'.join(parts[: i + 1])} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+_TYPES = {
+    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+    "float_type": "a number", "float_parsing": "a number", "bool_type": "true or false",
+    "bool_parsing": "true or false", "string_type": "a string", "model_type": "a mapping of keys",
+    "dict_type": "a mapping of keys",
+}
+
+
+def _describe(problem: dict[str, Any]) -> str:
+    """One pydantic problem as ``key: what is wrong, got value``."""
+    loc = tuple(str(part) for part in problem["loc"])
+    key = ".".join(loc) or "config"
+    kind, value = problem["type"], problem.get("input")
+    if kind == "extra_forbidden":
+        known = list(_section_fields(loc[:-1]))
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        return f"{key}: unknown key; {hint}known keys: {', '.join(known)}"
+    if kind in _BOUNDS:
+        (bound,) = problem["ctx"].values()
+        return f"{key}: must be {_BOUNDS[kind]} {bound}, got {value!r}"
+    if kind == "literal_error":
+        return f"{key}: must be one of {problem['ctx']['expected']}, got {value!r}"
+    if kind in _TYPES:
+        return f"{key}: must be {_TYPES[kind]}, got {value!r}"
+    # Our validators phrase their messages "field: what is wrong", relative to their section.
+    message = problem["msg"].removeprefix("Value error, ")
+    return ".".join((*loc, message)) if kind == "value_error" else f"{key}: {message}"
+
+
+def _section_fields(loc: tuple[str, ...]) -> dict[str, Any]:
+    """Field names of the section at ``loc`` (() is the top level)."""
+    model: type[BaseModel] = RunConfig
+    for part in loc:
+        annotation = model.model_fields[part].annotation
+        model = next(t for t in (annotation, *getattr(annotation, "__args__", ())) if isinstance(t, type) and issubclass(t, BaseModel))
+    return model.model_fields
