@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import functools
 import http.server
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from invented_lyrics import invented_song
-from jaxrap.cli import build_parser, main
+from jaxrap.cli import main
+from jaxrap.cli import prepare as cli_prepare
 from jaxrap.data import sources
 from jaxrap.data.corpus import SPLITS, STATS_FILE, load_corpus
 from jaxrap.data.prepare import PrepareOptions, prepare_corpus
@@ -135,8 +137,9 @@ def test_cli_prints_the_stats_table(tmp_path, capsys):
 
 
 def test_help_defaults_are_the_options_defaults():
-    parser = build_parser()
-    prepare = parser._subparsers._group_actions[0].choices["prepare"]
+    subparsers = argparse.ArgumentParser().add_subparsers()
+    cli_prepare.register(subparsers)
+    prepare = subparsers.choices["prepare"]
     checked = 0
     for action in prepare._actions:
         match = re.search(r"\(default ([^)]+)\)", action.help or "")

@@ -43,12 +43,12 @@ _CHARACTER_MAP = str.maketrans(
         **dict.fromkeys("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
                         "\u2009\u200a\u202f\u205f\u3000\t\v\f", " "),
         **dict.fromkeys("\u200b\u200c\u200d\u2060\ufeff\u00ad", None),
-        **dict.fromkeys("\r\u2028\u2029\u0085", "\n"),
+        **dict.fromkeys("\r\u2028\u2029", "\n"),
     }
 )
 _C1_CONTROLS = re.compile("[\u0080-\u009f]")
 # French typography puts a (no-break) space inside guillemets; ASCII quotes take none.
-_GUILLEMET_SPACES = re.compile(r"([«‹])\s+|\s+([»›])")
+_GUILLEMET_SPACES = re.compile(r"([«‹])[ \u00a0\u202f\u2009]+|[ \u00a0\u202f\u2009]+([»›])")
 _DOUBLED_APOSTROPHE = re.compile(r"(?<=\w)'{2,}(?=\w)")
 _SPACES = re.compile(r" {2,}")
 
