@@ -8,6 +8,7 @@ import pytest
 import transformers
 from tokenizers import Tokenizer
 
+from jaxrap.cli import main
 from jaxrap.data.tokenizer import encode_texts, load_tokenizer, train_tokenizer
 from jaxrap.errors import JaxrapError
 
@@ -86,3 +87,18 @@ def test_load_errors_name_the_fix(tmp_path):
         load_tokenizer(tmp_path / "missing")
     with pytest.raises(JaxrapError, match="pass a local tokenizer directory"):
         load_tokenizer("nobody-xyz/no-such-tokenizer")  # tests run offline
+
+
+def test_cli_trains_and_reports(tiny_corpus_dir, tmp_path, capsys):
+    assert main(["tokenizer", "--data", str(tiny_corpus_dir), "--vocab-size", "300", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "vocab size 300" in out
+    assert "end-of-song <|endoftext|> = 0" in out and "pad <|pad|> = 1" in out
+    assert "characters per token on the validation split" in out
+    assert (tmp_path / "tokenizer.json").is_file()
+
+
+def test_cli_bad_vocab_size_is_a_one_line_error(tiny_corpus_dir, tmp_path, capsys):
+    assert main(["tokenizer", "--data", str(tiny_corpus_dir), "--vocab-size", "100", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jaxrap: error: vocab size 100 is too small") and err.count("\n") == 1
