@@ -101,3 +101,13 @@ def tiny_tokenizer_dir(tiny_corpus_dir, tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("tiny_tokenizer")
     train_tokenizer(tiny_corpus_dir, 300, directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def real_corpus_dir(real_corpus_csv, tmp_path_factory) -> Path:
+    """The real lyrics slice prepared once per session with `jaxrap prepare` defaults."""
+    from jaxrap.cli import main
+
+    directory = tmp_path_factory.mktemp("real_corpus") / "rap"
+    assert main(["prepare", "--source", str(real_corpus_csv), "--out", str(directory)]) == 0
+    return directory

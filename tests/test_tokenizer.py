@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 
+import numpy as np
 import pytest
 import transformers
 from tokenizers import Tokenizer
@@ -102,3 +104,28 @@ def test_cli_bad_vocab_size_is_a_one_line_error(tiny_corpus_dir, tmp_path, capsy
     assert main(["tokenizer", "--data", str(tiny_corpus_dir), "--vocab-size", "100", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("jaxrap: error: vocab size 100 is too small") and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_real_corpus_round_trips_and_tokenizes_in_seconds(real_corpus_dir, tmp_path):
+    from jaxrap.data.batches import EvalBatches, pack_blocks
+    from jaxrap.data.corpus import SPLITS, load_corpus
+    from jaxrap.data.tokenizer import chars_per_token
+    from jaxrap.data.tokens import tokenize_split
+
+    tokenizer = train_tokenizer(real_corpus_dir, 8000, tmp_path / "tok")
+    assert len(tokenizer) == 8000
+    corpus = load_corpus(real_corpus_dir)
+    for split in SPLITS:
+        texts = list(corpus[split]["text"])
+        # Count, never show: a failing assert must not print lyrics into the logs.
+        mismatches = sum(tokenizer.decode(ids) != text for ids, text in zip(encode_texts(tokenizer, texts), texts))
+        assert mismatches == 0, f"{mismatches} {split} songs do not round-trip"
+    assert chars_per_token(tokenizer, list(corpus["validation"]["text"])) > 3.0
+
+    started = time.perf_counter()
+    train = tokenize_split(real_corpus_dir, "train", tokenizer, cache_dir=tmp_path / "cache")
+    assert time.perf_counter() - started < 20  # about 3 s on 2 busy cores
+    assert train.num_songs == len(corpus["train"]) and train.tokens.dtype == np.uint16
+    blocks = pack_blocks(train, 1024)
+    assert sum(int(batch["loss_mask"].sum()) for batch in EvalBatches(blocks, 16)) == train.num_tokens
