@@ -94,7 +94,7 @@ class TrainConfig(Section):
     seed: int = Field(0, description="seed of init, data order and dropout")
     log_every: int = Field(10, gt=0, description="steps between logged metrics (console, metrics.jsonl, TensorBoard)")
     eval_every: int = Field(1000, gt=0, description="steps between evaluations on the whole validation split (and at the end)")
-    save_every: int = Field(500, gt=0, description="steps between checkpoints (and at the end)")
+    save_every: int = Field(500, gt=0, description="steps between checkpoints (also saved at every evaluation and at the end)")
     keep_checkpoints: int = Field(3, gt=0, description="latest checkpoints kept; the best by validation loss is kept too")
     peak_flops: float | None = Field(
         None, gt=0.0, description="per-device peak FLOP/s for MFU; null: a known table for TPU/GPU, a quick matmul measurement on CPU"

@@ -11,6 +11,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# Four virtual CPU devices for the whole session, set before jax is imported: tests/test_sharding.py
+# compares a 4-device mesh with a 1-device one (jax.devices()[:1]). Un-sharded jits still run on
+# device 0 alone.
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4".strip()
 
 REAL_CORPUS_ENV = "JAXRAP_LYRICS_CSV"
 

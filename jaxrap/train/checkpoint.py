@@ -1,0 +1,161 @@
+"""Checkpoints with Orbax: async, atomic, the latest N plus the best by validation loss.
+
+``RUN/checkpoints/<step>/`` holds three items:
+
+- ``params``: the model's float32 parameters (what generate / export / eval read);
+- ``train_state``: ``step``, ``opt_state`` and ``rng`` (what resuming needs besides params);
+- ``meta``: JSON with ``step``, the data iterator position (``data``), the resolved run config
+  (``config``) and ``eval_loss`` when the step evaluated;
+
+plus Orbax's ``metrics`` (``eval_loss``) that ranks checkpoints. Saves are asynchronous: the
+arrays are copied off the devices while ``save`` blocks, written by a background thread, and
+the step directory appears under its final name only once complete (Orbax writes to
+``<step>.orbax-checkpoint-tmp-*`` and renames), so a run killed mid-save leaves no partial
+checkpoint that looks whole. A finalized checkpoint that still fails to restore (a file
+deleted or truncated afterwards) is skipped with a warning in favour of the one before.
+
+Kept: the ``keep`` latest, and the one with the lowest ``eval_loss`` (checkpoints saved
+without an evaluation only count as latest).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as policies
+
+from jaxrap.errors import JaxrapError
+
+ITEMS = ("params", "train_state", "meta")
+EVAL_LOSS = "eval_loss"
+_TRAIN_STATE_KEYS = ("step", "opt_state", "rng")
+
+
+def _eval_loss(metrics: dict[str, Any]) -> float:
+    return metrics[EVAL_LOSS]
+
+
+class _QuietUnrankedSaves(logging.Filter):
+    """Orbax warns on every save without metrics once best_fn is set; ours are expected."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Requested `tracked_metric`")
+
+
+logging.getLogger("absl").addFilter(_QuietUnrankedSaves())
+
+
+class Checkpoints:
+    """The checkpoints of one run directory."""
+
+    def __init__(self, directory: str | Path, *, keep: int = 3, async_save: bool = True, read_only: bool = False):
+        self.directory = Path(directory).absolute()
+        options = ocp.CheckpointManagerOptions(
+            enable_async_checkpointing=async_save,
+            best_fn=_eval_loss,  # makes Orbax record each save's metrics, and best_step() work
+            best_mode="min",
+            preservation_policy=policies.AnyPreservationPolicy([
+                policies.LatestN(n=keep),
+                # BestN sorts by the metric (reverse=True: descending) and keeps the last n.
+                policies.BestN(get_metric_fn=_eval_loss, reverse=True, n=1, keep_checkpoints_without_metrics=False),
+            ]),
+            create=not read_only,
+            read_only=read_only,
+            cleanup_tmp_directories=not read_only,  # partial saves of a killed run
+        )
+        self.manager = ocp.CheckpointManager(self.directory, item_names=ITEMS, options=options)
+
+    def steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def best_step(self) -> int | None:
+        """The step with the lowest validation loss among kept checkpoints (None: none evaluated)."""
+        if not any(self.manager.metrics(step) for step in self.steps()):
+            return None
+        return self.manager.best_step()
+
+    def save(self, step: int, state: dict[str, Any], meta: dict[str, Any], eval_loss: float | None = None) -> None:
+        """Start saving ``state`` (params, opt_state, step, rng) and ``meta`` as ``step``."""
+        self.manager.save(
+            step,
+            args=ocp.args.Composite(
+                params=ocp.args.StandardSave(state["params"]),
+                train_state=ocp.args.StandardSave({key: state[key] for key in _TRAIN_STATE_KEYS}),
+                meta=ocp.args.JsonSave({**meta, "step": step, EVAL_LOSS: eval_loss}),
+            ),
+            metrics={EVAL_LOSS: eval_loss} if eval_loss is not None else None,
+            force=True,
+        )
+
+    def restore(self, step: int, abstract_state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(state, meta) of ``step``; ``abstract_state`` gives shapes, dtypes and shardings."""
+        restored = self.manager.restore(
+            step,
+            args=ocp.args.Composite(
+                params=ocp.args.StandardRestore(abstract_state["params"]),
+                train_state=ocp.args.StandardRestore({key: abstract_state[key] for key in _TRAIN_STATE_KEYS}),
+                meta=ocp.args.JsonRestore(),
+            ),
+        )
+        return {"params": restored.params, **restored.train_state}, restored.meta
+
+    def restore_params(self, step: int, abstract_params: Any) -> tuple[Any, dict[str, Any]]:
+        """(params, meta) of ``step``, without reading the optimizer state."""
+        restored = self.manager.restore(
+            step,
+            args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params), meta=ocp.args.JsonRestore()),
+        )
+        return restored.params, restored.meta
+
+    def restore_newest_valid(
+        self,
+        restore: Callable[[int], Any],
+        warn: Callable[[str], None],
+        steps: list[int] | None = None,
+    ) -> tuple[int, Any] | None:
+        """``(step, restore(step))`` for the newest step that restores; None when there are none.
+
+        A step that fails (deleted or truncated files) is reported through ``warn`` and the one
+        before it is tried.
+        """
+        steps = self.steps() if steps is None else steps
+        failures = []
+        for step in sorted(steps, reverse=True):
+            try:
+                return step, restore(step)
+            except Exception as error:  # noqa: BLE001 - Orbax/TensorStore raise many types for damaged files
+                reason = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+                failures.append(step)
+                warn(f"warning: checkpoint {step} in {self.directory} is unreadable ({reason}); trying the one before")
+        if failures:
+            raise JaxrapError(
+                f"{self.directory}: no readable checkpoint (tried steps {', '.join(map(str, failures))});"
+                " delete the damaged step directories, or start a new run directory"
+            )
+        return None
+
+    def wait(self) -> None:
+        """Block until background saves are written (and old checkpoints pruned)."""
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.close()
+
+    def __enter__(self) -> Checkpoints:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def abstract_like(tree: Any, shardings: Any) -> Any:
+    """ShapeDtypeStructs of ``tree`` carrying ``shardings``: a restore target."""
+    return jax.tree.map(lambda leaf, sharding: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding), tree, shardings)

@@ -1,0 +1,242 @@
+"""Everything `jaxrap train` sets up around the loop: corpus, tokenizer, GPT-2, packed blocks.
+
+``run_training(config, run_dir)`` is the whole job: it prepares the corpus when ``data.path``
+holds none, trains a tokenizer when the model has none, builds or loads the model, packs the
+splits into blocks and hands the loop a ``forward``. The loop itself (``loop.train``) knows
+nothing of GPT-2; this module is the one place that ties them together.
+
+With several processes, the files of the run directory (config, model shape, tokenizer) and a
+prepared corpus are written by process 0 while the others wait: the run directory must be on a
+filesystem every host sees.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from jaxrap.config import SCRATCH, RunConfig
+from jaxrap.errors import JaxrapError
+from jaxrap.rundir import RunDir
+
+LYRICS_CSV_ENV = "JAXRAP_LYRICS_CSV"
+
+# Keys that may change when a run is resumed: how long, how often, where the data come from,
+# how many devices. Anything else (model, tokenizer, optimizer, batch shape, seed) would make
+# the resumed run a different run.
+RESUMABLE_KEYS = (
+    "train.steps", "train.log_every", "train.eval_every", "train.save_every", "train.keep_checkpoints",
+    "train.peak_flops", "train.eval_batch_size", "data.path", "data.source", "mesh.data", "mesh.fsdp",
+)
+
+
+def run_training(
+    config: RunConfig,
+    run_dir: str | Path,
+    *,
+    trackers: list[Any],
+    source: str | None = None,
+    say: Callable[[str], None] = print,
+    mesh: Any = None,
+    async_checkpoints: bool = True,
+):
+    """Train ``config`` in ``run_dir`` (resuming when it has checkpoints); the loop's TrainResult."""
+    import jax
+
+    from jaxrap.train import loop
+
+    run = RunDir(Path(run_dir))
+    check_resumable(run, config)
+    leader = jax.process_index() == 0
+    corpus = _on_leader(lambda: ensure_corpus(config, source, say), "corpus")
+    if leader:
+        config.save(run.config_file)
+    tokenizer = _on_leader(lambda: ensure_tokenizer(config, run, corpus, say), "tokenizer")
+    model_config, init_params = model_from_config(config, run, tokenizer)
+    if leader:
+        run.model_config_file.write_text(_hf_json(model_config), encoding="utf-8")
+    _barrier("model-config")
+
+    say(
+        f"model: GPT-2 {model_config.n_layer} layers x {model_config.n_embd} wide, {model_config.n_head} heads,"
+        f" vocab {model_config.vocab_size:,}, {model_config.num_params() / 1e6:.2f}M parameters,"
+        f" {config.model.dtype} compute"
+    )
+    train_blocks, eval_blocks = _blocks(corpus, tokenizer, config.data.block_size)
+    model = loop.Model(
+        forward=make_forward(model_config, config.model.dtype),
+        abstract_params=_abstract_params(model_config),
+        init_params=init_params,
+        flops_per_token=model_config.flops_per_token(config.data.block_size),
+    )
+    return loop.train(
+        config, model, train_blocks, eval_blocks, run.checkpoints_dir, trackers,
+        mesh=mesh, async_checkpoints=async_checkpoints,
+    )
+
+
+def check_resumable(run: RunDir, config: RunConfig) -> None:
+    """Refuse to resume a run with a config that differs beyond ``RESUMABLE_KEYS``."""
+    if not (run.config_file.is_file() and run.has_checkpoints()):
+        return
+    from jaxrap.config import load_config
+
+    saved = _flatten(load_config(run.config_file).model_dump(mode="json"))
+    new = _flatten(config.model_dump(mode="json"))
+    changed = [
+        f"{key} ({saved.get(key)!r} -> {new.get(key)!r})"
+        for key in sorted(set(saved) | set(new))
+        if saved.get(key) != new.get(key) and key not in RESUMABLE_KEYS
+    ]
+    if changed:
+        raise JaxrapError(
+            f"{run.path} has checkpoints of a run with another config: {'; '.join(changed)}."
+            f" Resume with the same settings (only {', '.join(RESUMABLE_KEYS)} may change), or pick a new --run-dir"
+        )
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def default_source(config: RunConfig, source: str | None) -> str | None:
+    """--source, else data.source, else $JAXRAP_LYRICS_CSV; None means the public corpus URL."""
+    return source or config.data.source or os.environ.get(LYRICS_CSV_ENV) or None
+
+
+def ensure_corpus(config: RunConfig, source: str | None, say: Callable[[str], None]) -> Path:
+    """``data.path``, prepared first from the source when it holds no corpus."""
+    from jaxrap.data.corpus import is_corpus
+
+    path = Path(config.data.path)
+    if is_corpus(path):
+        return path
+    source = default_source(config, source)
+    # INTEGRATION POINT (issue 2's `jaxrap prepare`): prepare `path` from `source` with the
+    # corpus pipeline's Python API once it lands.
+    raise JaxrapError(
+        f"{path}: not a prepared corpus; make one with `jaxrap prepare --source {source or 'lyrics.csv'} --out {path}`"
+    )
+
+
+def ensure_tokenizer(config: RunConfig, run: RunDir, corpus: Path, say: Callable[[str], None]) -> Any:
+    """The run's tokenizer, kept in RUN/tokenizer: reused when there, else loaded or trained.
+
+    ``model.tokenizer`` names one, or null means the pretrained model's own; for a scratch model
+    with none, a byte-level BPE of ``data.vocab_size`` is trained on the corpus' train split.
+    """
+    from jaxrap.data.tokenizer import describe_tokenizer, load_tokenizer, train_tokenizer
+
+    if (run.tokenizer_dir / "tokenizer_config.json").is_file():
+        return load_tokenizer(run.tokenizer_dir)
+    name = config.model.tokenizer or (config.model.init if config.model.init != SCRATCH else None)
+    if name is None:
+        say(f"training a {config.data.vocab_size:,}-entry byte-level BPE on {corpus} (train split) -> {run.tokenizer_dir}")
+        tokenizer = train_tokenizer(corpus, config.data.vocab_size, run.tokenizer_dir)
+    else:
+        tokenizer = load_tokenizer(name)
+        tokenizer.save_pretrained(run.tokenizer_dir)
+    say(f"tokenizer: {describe_tokenizer(tokenizer)}")
+    return tokenizer
+
+
+def model_from_config(config: RunConfig, run: RunDir, tokenizer: Any) -> tuple[Any, Callable[[], Any]]:
+    """(GPT2Config, init_params) for the run; init_params runs only when nothing is resumed."""
+    from jaxrap.model import gpt2, hf
+    from jaxrap.model.config import GPT2Config
+
+    init = config.model.init
+    if run.model_config_file.is_file():
+        model_config = GPT2Config.from_file(run.model_config_file)  # resuming: the shape trained so far
+    elif init == SCRATCH:
+        shape = config.model.shape
+        eos = tokenizer.eos_token_id
+        model_config = GPT2Config(
+            n_layer=shape.n_layer, n_head=shape.n_head, n_embd=shape.n_embd, n_positions=shape.n_positions,
+            resid_pdrop=shape.dropout, embd_pdrop=shape.dropout, attn_pdrop=shape.dropout,
+            vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos,
+            eos_token_id=eos, pad_token_id=tokenizer.pad_token_id,
+        )
+    else:
+        model_config = hf.load_config(hf.resolve_model_dir(init))
+    if len(tokenizer) > model_config.vocab_size:
+        raise JaxrapError(
+            f"model.tokenizer has {len(tokenizer):,} tokens but {init} embeds only {model_config.vocab_size:,};"
+            " use the model's own tokenizer (model.tokenizer: null)"
+        )
+    if config.data.block_size > model_config.n_positions:
+        raise JaxrapError(
+            f"data.block_size: must be <= the model's n_positions ({model_config.n_positions}), got {config.data.block_size}"
+        )
+
+    def init_params() -> Any:
+        if init == SCRATCH:
+            return gpt2.build(model_config, seed=config.train.seed)[1]
+        return hf.load_pretrained(init)[1]
+
+    return model_config, init_params
+
+
+def make_forward(model_config: Any, dtype: str) -> Callable:
+    """``forward(params, input_ids, dropout_key) -> logits``: the loop's only view of GPT-2."""
+    import jax.numpy as jnp
+
+    from jaxrap.model import gpt2
+
+    graphdef, _ = gpt2.abstract(model_config, dtype=jnp.dtype(dtype))
+
+    def forward(params, input_ids, dropout_key):
+        return gpt2.forward(graphdef, params, input_ids, dropout_key=dropout_key)[0]
+
+    return forward
+
+
+def _abstract_params(model_config: Any) -> Any:
+    from jaxrap.model import gpt2
+
+    return gpt2.abstract(model_config)[1]
+
+
+def _blocks(corpus: Path, tokenizer: Any, block_size: int):
+    from jaxrap.data.batches import pack_blocks
+    from jaxrap.data.tokens import tokenize_split
+
+    train = _on_leader(lambda: tokenize_split(corpus, "train", tokenizer), "tokens-train")
+    validation = _on_leader(lambda: tokenize_split(corpus, "validation", tokenizer), "tokens-validation")
+    return pack_blocks(train, block_size), pack_blocks(validation, block_size)
+
+
+def _hf_json(model_config: Any) -> str:
+    import json
+
+    return json.dumps(model_config.to_hf_dict(), indent=2, sort_keys=True) + "\n"
+
+
+def _barrier(name: str) -> None:
+    import jax
+
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(f"jaxrap-{name}")
+
+
+def _on_leader(make: Callable[[], Any], name: str) -> Any:
+    """``make()`` on process 0 first (it writes files), then on the others (they read them)."""
+    import jax
+
+    if jax.process_index() == 0:
+        result = make()
+        _barrier(name)
+        return result
+    _barrier(name)
+    return make()
+

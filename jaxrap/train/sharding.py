@@ -1,0 +1,80 @@
+"""Where every array of a training run lives: the one place for meshes and sharding specs.
+
+A 2-D mesh over all devices (of all processes) with axes ``("data", "fsdp")``.
+
+- Batches, shaped (B, T) or with a leading micro-batch axis (A, B, T), are split along B
+  over both axes: every device computes on its own rows (with fsdp, FSDP/ZeRO-3 style).
+- Parameters and optimizer state are replicated when ``fsdp == 1``. With ``fsdp > 1`` each
+  leaf is split along its largest dimension that the fsdp axis size divides (the vocab rows of
+  the embedding, the 3C or 4C output columns of a kernel), and replicated when none does; XLA
+  inserts the all-gathers and reduce-scatters. Adam's moments have their parameter's shape,
+  so the same rule shards them alike.
+
+Nothing here knows the model: rules look at leaf shapes only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from jax.experimental import mesh_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jaxrap.config import MeshConfig
+from jaxrap.errors import JaxrapError
+
+AXES = ("data", "fsdp")
+BATCH_AXES = ("data", "fsdp")  # the batch dimension is split over every device
+
+
+def make_mesh(config: MeshConfig, devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """The (data, fsdp) mesh over ``devices`` (default: every device of every process)."""
+    devices = list(jax.devices() if devices is None else devices)
+    fsdp = config.fsdp
+    data = len(devices) // fsdp if config.data == -1 else config.data
+    if data < 1 or data * fsdp != len(devices):
+        raise JaxrapError(
+            f"mesh.data ({config.data if config.data != -1 else data}) x mesh.fsdp ({fsdp}) must equal"
+            f" the number of devices ({len(devices)}); set mesh.data: -1 to use them all"
+        )
+    # create_device_mesh orders TPU devices along the physical interconnect; on CPU/GPU it is a
+    # reshape in process order, so each process's devices hold a contiguous run of batch rows.
+    return Mesh(mesh_utils.create_device_mesh((data, fsdp), devices), AXES)
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh: Mesh, leading_axes: int = 0) -> NamedSharding:
+    """Rows split over all devices; ``leading_axes`` unsplit axes before the row axis."""
+    return NamedSharding(mesh, P(*([None] * leading_axes), BATCH_AXES))
+
+
+def leaf_spec(shape: tuple[int, ...], fsdp: int) -> P:
+    """Split the largest dimension that ``fsdp`` divides over the fsdp axis; else replicate."""
+    if fsdp == 1:
+        return P()
+    candidates = [(size, dim) for dim, size in enumerate(shape) if size % fsdp == 0]
+    if not candidates:
+        return P()
+    _, dim = max(candidates)
+    return P(*([None] * dim), "fsdp")
+
+
+def state_shardings(mesh: Mesh, abstract_state: Any) -> Any:
+    """A NamedSharding for every leaf of a (params / optimizer state / train state) tree."""
+    fsdp = mesh.shape["fsdp"]
+    return jax.tree.map(lambda leaf: NamedSharding(mesh, leaf_spec(tuple(leaf.shape), fsdp)), abstract_state)
+
+
+def put_batch(local: dict[str, np.ndarray], sharding: NamedSharding, global_shape: tuple[int, ...]) -> dict[str, jax.Array]:
+    """Global arrays of ``global_shape`` from this process's rows of the batch.
+
+    Every leaf has the same shape ((A, B, T) or (B, T)). Which global rows a process's devices
+    hold does not matter to the loss (a sum over all rows); the row counts must match.
+    """
+    return {name: jax.make_array_from_process_local_data(sharding, array, global_shape) for name, array in local.items()}

@@ -1,0 +1,135 @@
+"""Pure training and evaluation steps (MaxText style): the loop is plain Python around them.
+
+The trainer knows the model only as ``forward(params, input_ids, dropout_key) -> logits``:
+``input_ids`` (B, T) int32, ``dropout_key`` a PRNG key or None (deterministic), logits
+(B, T, V) float32. Compute dtype (float32 or bfloat16 matmuls over float32 master weights)
+is the forward's business.
+
+A batch is a dict of same-shape int32 arrays, as ``jaxrap.data.batches`` makes them:
+``input_ids`` (.., T), ``targets`` (.., T) (the next token of each input position) and
+``loss_mask`` (.., T) (1 for a target that counts, 0 for padding). Train batches carry a
+leading micro-batch axis: (A, B, T) for A accumulation steps.
+
+The train state is a plain dict pytree (what Orbax saves):
+``step`` () int32 updates done, ``params``, ``opt_state``, ``rng`` (2,) uint32 base key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+Params = Any
+Batch = dict[str, jax.Array]
+TrainState = dict[str, Any]
+Forward = Callable[[Params, jax.Array, jax.Array | None], jax.Array]
+
+
+def init_state(params: Params, optimizer: optax.GradientTransformation, seed: int) -> TrainState:
+    return {
+        "step": jnp.zeros((), jnp.int32),
+        "params": params,
+        "opt_state": optimizer.init(params),
+        "rng": jax.random.PRNGKey(seed),  # raw uint32 key data: plain arrays for Orbax
+    }
+
+
+def loss_sums(forward: Forward, params: Params, batch: Batch, dropout_key: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+    """(sum of token cross-entropies, number of counted targets), both float32 scalars.
+
+    Sums, not means, so that micro-batches, devices and eval batches add up exactly and the
+    mean is taken once over every counted token (token-weighted, padding excluded).
+    """
+    logits = forward(params, batch["input_ids"], dropout_key)  # (B, T, V) float32
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), batch["targets"])  # (B, T)
+    weights = batch["loss_mask"].astype(jnp.float32)
+    return jnp.sum(losses * weights), jnp.sum(weights)
+
+
+def train_step(
+    state: TrainState,
+    batch: Batch,
+    *,
+    forward: Forward,
+    optimizer: optax.GradientTransformation,
+    schedule: optax.Schedule,
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One optimizer update from A micro-batches (batch leaves are (A, B, T)).
+
+    Gradients of the summed loss are accumulated over micro-batches with ``lax.scan`` and
+    divided once by the total token count, so A x B rows equal one batch of A*B rows exactly
+    (up to float summation order). Dropout keys: fold_in(fold_in(rng, step), micro-batch).
+    """
+    params = state["params"]
+    step_key = jax.random.fold_in(state["rng"], state["step"])
+    grad_fn = jax.value_and_grad(partial(loss_sums, forward), has_aux=True)
+
+    def accumulate(carry, micro):
+        grad_sum, loss_sum, count = carry
+        index, micro_batch = micro
+        (micro_loss, micro_count), grads = grad_fn(params, micro_batch, jax.random.fold_in(step_key, index))
+        grad_sum = jax.tree.map(jnp.add, grad_sum, grads)
+        return (grad_sum, loss_sum + micro_loss, count + micro_count), None
+
+    num_micro = jax.tree.leaves(batch)[0].shape[0]
+    zeros = jax.tree.map(lambda p: jnp.zeros(p.shape, jnp.float32), params)
+    init = (zeros, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32))
+    (grad_sum, loss_sum, count), _ = jax.lax.scan(accumulate, init, (jnp.arange(num_micro), batch))
+
+    denominator = jnp.maximum(count, 1.0)
+    grads = jax.tree.map(lambda g: g / denominator, grad_sum)
+    updates, opt_state = optimizer.update(grads, state["opt_state"], params)
+    new_state = {
+        "step": state["step"] + 1,
+        "params": optax.apply_updates(params, updates),
+        "opt_state": opt_state,
+        "rng": state["rng"],
+    }
+    metrics = {
+        "loss": loss_sum / denominator,
+        "grad_norm": optax.tree.norm(grads),  # before clipping
+        "lr": schedule(state["step"]),
+        "tokens": count,
+    }
+    return new_state, metrics
+
+
+def eval_step(params: Params, batch: Batch, *, forward: Forward) -> jax.Array:
+    """[sum of token cross-entropies, counted targets] of a (B, T) batch, deterministic."""
+    return jnp.stack(loss_sums(forward, params, batch, None))
+
+
+def jit_train_step(
+    forward: Forward,
+    optimizer: optax.GradientTransformation,
+    schedule: optax.Schedule,
+    state_sharding: Any,
+    batch_sharding: jax.sharding.NamedSharding,
+    metrics_sharding: jax.sharding.NamedSharding,
+) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
+    """``train_step`` compiled with explicit shardings; the input state's buffers are donated."""
+    step = partial(train_step, forward=forward, optimizer=optimizer, schedule=schedule)
+    return jax.jit(
+        step,
+        in_shardings=(state_sharding, batch_sharding),
+        out_shardings=(state_sharding, metrics_sharding),
+        donate_argnums=0,
+    )
+
+
+def jit_eval_step(
+    forward: Forward,
+    params_sharding: Any,
+    batch_sharding: jax.sharding.NamedSharding,
+    metrics_sharding: jax.sharding.NamedSharding,
+) -> Callable[[Params, Batch], jax.Array]:
+    return jax.jit(
+        partial(eval_step, forward=forward),
+        in_shardings=(params_sharding, batch_sharding),
+        out_shardings=metrics_sharding,
+    )
