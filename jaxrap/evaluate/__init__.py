@@ -1,0 +1,1 @@
+"""Evaluation: perplexity and lyric metrics (rhyme, repetition). Pure Python unless noted."""

@@ -1,0 +1,111 @@
+"""French end-rhyme heuristic: keys of single words, and groups in invented quatrains."""
+
+from __future__ import annotations
+
+import pytest
+
+from jaxrap.evaluate.rhyme import last_word, rhyme_groups, rhyme_key
+
+# Each set: line endings that rhyme, spelt differently (the spellings the module names).
+RHYMING_SETS = [
+    ("J'm'arrache", "tout le monde se cache,", "c'est ma tâche.", "j'ramène le cash"),  # aʃ
+    ("l'eau", "trop beau", "il fait chaud", "sur le micro", "mon flow"),  # eau/au/o, silent t, -ow
+    ("j'parlais", "mes couplets", "le quartier", "vous chantez", "la liberté", "j'ai marché"),  # é/ai/et/er/ez
+    ("la mère", "la terre", "l'hiver", "les affaires", "à travers"),  # ɛʁ
+    ("le temps", "les gens", "mon sang", "souvent", "maintenant", "les enfants"),  # an/en/am, silent t/g/s
+    ("la main", "demain", "le chemin", "plein", "rien", "au loin", "chacun"),  # in/ain/ein/ien/oin/un
+    ("les rues", "j'ai vu", "perdu", "têtue"),  # u, mute -es/-e
+    ("c'est fou", "partout", "debout", "les coups", "beaucoup"),  # ou, silent t/p
+    ("moi", "les rois", "ma voix", "le froid", "la joie", "les doigts"),  # oi
+    ("ils chantent", "la pente", "l'attente"),  # mute -ent, t heard before a mute e
+    ("la fille", "ça brille", "ma famille"),  # ill = ij
+    ("la rose", "une chose", "j'ose"),  # s between vowels = z
+    ("le cœur", "la peur", "les dealers", "à toute heure"),  # œ/eu, English -er
+]
+NON_RHYMES = [
+    ("J'm'arrache", "là"),  # assonance only
+    ("la mère", "parler"),  # closed ɛʁ vs open é
+    ("le temps", "la main"),  # ɑ̃ vs ɛ̃
+    ("la lune", "chacun"),  # oral yn vs nasal
+    ("ils chantent", "le chant"),  # t heard vs silent
+    ("la rose", "le gosse"),  # z vs s
+    ("ma voix", "la boîte"),
+    ("la fille", "la ville"),  # ij vs il
+    ("le bus", "perdus"),  # sounded s vs silent plural
+]
+
+
+@pytest.mark.parametrize("endings", RHYMING_SETS, ids=lambda endings: endings[0])
+def test_spellings_of_one_sound_share_a_key(endings):
+    keys = {ending: rhyme_key(ending) for ending in endings}
+    assert len(set(keys.values())) == 1, keys
+    assert None not in keys.values()
+
+
+@pytest.mark.parametrize("first,second", NON_RHYMES)
+def test_different_endings_get_different_keys(first, second):
+    assert rhyme_key(first) != rhyme_key(second)
+
+
+@pytest.mark.parametrize(
+    "line,key",
+    [
+        ("J'm'arrache, j'm'arrache", "aʃ"),
+        ("la mère", "ɛʁ"),
+        ("chanter", "e"),
+        ("le temps", "ɑ̃"),
+        ("la chambre", "ɑ̃bʁ"),
+        ("chante", "ɑ̃t"),
+        ("le chant", "ɑ̃"),
+        ("un moment", "ɑ̃"),
+        ("ils aiment", "ɛm"),
+        ("aujourd'hui", "i"),
+        ("dis-le", "ə"),
+        ("la street", "it"),
+    ],
+)
+def test_known_keys(line, key):
+    assert rhyme_key(line) == key
+
+
+@pytest.mark.parametrize("line", ["", "   ", "[Refrain]", "1000 !", "🔥🔥"])
+def test_lines_without_a_word_have_no_key(line):
+    assert rhyme_key(line) is None
+
+
+def test_last_word_ignores_punctuation_apostrophes_and_emojis():
+    assert last_word("Qu'est-ce que t'attends ? La pluie tombe, j'écris ! 🎤") == "écris"
+    assert last_word("« Ça va ? » qu'il m'demande") == "demande"
+    assert last_word("L’été brûle le béton…") == "béton"
+
+
+def test_groups_in_an_aabb_quatrain():
+    quatrain = [
+        "Je gratte mon cahier quand la ville s'endort",
+        "Les lampadaires brillent, j'écris encore",
+        "Mon frère m'a dit de viser la lune",
+        "Mais on a grandi sans voir la fortune",
+    ]
+    assert rhyme_groups(quatrain) == [0, 0, 1, 1]
+
+
+def test_groups_in_an_abab_quatrain_across_a_stanza_break():
+    lines = [
+        "J'ai traîné dans le hall jusqu'à l'aube",
+        "Le béton m'a appris la patience",
+        "",
+        "On rêvait de partir au bout du globe",
+        "Le bitume m'a volé mon enfance",
+    ]
+    assert rhyme_groups(lines) == [0, 1, None, 0, 1]
+
+
+def test_lines_without_a_nearby_partner_have_no_group():
+    lines = ["Je marche seul", "Dans la nuit noire", "Le ciel est gris", "Rien à voir", "La pluie tombe"]
+    assert rhyme_groups(lines) == [None, 0, None, 0, None]
+
+
+def test_window_limits_how_far_a_rhyme_reaches():
+    lines = ["la mère", "un", "deux", "trois", "quatre", "cinq", "la terre"]
+    assert rhyme_groups(lines, window=4)[0] is None
+    assert rhyme_groups(lines, window=6)[0] == rhyme_groups(lines, window=6)[6] == 0
