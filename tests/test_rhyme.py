@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jaxrap.evaluate.rhyme import last_word, rhyme_groups, rhyme_key
+from jaxrap.evaluate.rhyme import last_word, last_word_span, rhyme_groups, rhyme_key
 
 # Each set: line endings that rhyme, spelt differently (the spellings the module names).
 RHYMING_SETS = [
@@ -77,6 +77,9 @@ def test_last_word_ignores_punctuation_apostrophes_and_emojis():
     assert last_word("Qu'est-ce que t'attends ? La pluie tombe, j'écris ! 🎤") == "écris"
     assert last_word("« Ça va ? » qu'il m'demande") == "demande"
     assert last_word("L’été brûle le béton…") == "béton"
+    line = "Mon cœur bat, j'ai l'âme en CHANTIER 🔥"
+    start, end = last_word_span(line)
+    assert line[start:end] == "CHANTIER" and last_word(line) == "chantier"
 
 
 def test_groups_in_an_aabb_quatrain():

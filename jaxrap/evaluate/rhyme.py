@@ -110,13 +110,21 @@ _CONSONANTS = (
 )
 
 
-def last_word(line: str) -> str | None:
-    """The line's last word, lowercased and NFC, or None (empty, digits only, a [marker])."""
+def last_word_span(line: str) -> tuple[int, int] | None:
+    """(start, end) of the last word in ``line`` (NFC text, as the corpus is), or None."""
     stripped = line.strip()
     if not stripped or (stripped.startswith("[") and stripped.endswith("]")):
         return None
-    words = _WORD.findall(unicodedata.normalize("NFC", stripped).lower())
-    return words[-1] if words else None
+    last = None
+    for last in _WORD.finditer(line):
+        pass
+    return last.span() if last else None
+
+
+def last_word(line: str) -> str | None:
+    """The line's last word, lowercased and NFC, or None (no word, or a [marker])."""
+    span = last_word_span(line)
+    return None if span is None else unicodedata.normalize("NFC", line[span[0] : span[1]]).lower()
 
 
 def rhyme_key(line: str) -> str | None:
