@@ -1,0 +1,90 @@
+"""SamplingParams: every control a user can set on generation, validated, in one place.
+
+Pure Python (no jax), so the CLI can show the defaults in ``--help`` instantly. The jitted
+sampler receives these values as traced arrays (``processors.SamplingArrays``): changing any
+of them never recompiles, except ``num_samples``, which is the batch size.
+
+The defaults are the shipped preset until issue 6 picks one from a sweep; change them here only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import secrets
+
+from jaxrap.errors import JaxrapError
+
+MAX_SEED = 2**32  # seeds are uint32: they become a traced PRNG key inside the jitted prefill
+MAX_SAMPLES = 64  # samples of one prompt decode as one batch; more would not fit a CPU's cache
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingParams:
+    """How to continue a prompt. Filters are applied in transformers' order (see processors)."""
+
+    max_new_tokens: int = 256  # stop after this many generated tokens
+    min_new_tokens: int = 0  # the end-of-song token is banned until this many were generated
+    temperature: float = 0.9  # divide logits by this; 0 means greedy (argmax, no filters)
+    top_k: int = 0  # keep the k most likely tokens; 0 turns it off
+    top_p: float = 0.95  # keep the smallest set of likeliest tokens holding this probability; 1 is off
+    min_p: float = 0.0  # drop tokens less likely than min_p times the likeliest one; 0 is off
+    repetition_penalty: float = 1.15  # transformers' (CTRL's): > 1 discourages tokens already in context
+    repetition_window: int = 256  # the penalty looks at the last n context tokens; 0 means all of them
+    frequency_penalty: float = 0.0  # OpenAI's: subtract this times a token's count in the generated text
+    presence_penalty: float = 0.0  # OpenAI's: subtract this once from every token already generated
+    no_repeat_ngram_size: int = 0  # never repeat an n-gram of the context (prompt included); 0 is off
+    seed: int | None = None  # PRNG seed; None draws a fresh one (see ``with_seed``)
+    num_samples: int = 1  # independent continuations of the prompt, decoded as one batch
+    stop: tuple[str, ...] = ()  # end a sample where one of these strings appears (not included)
+    max_bars: int = 0  # end a sample after this many generated newline-terminated bars; 0 is off
+
+    def __post_init__(self) -> None:
+        if isinstance(self.stop, str) or not all(isinstance(s, str) for s in self.stop):
+            raise JaxrapError(f"stop must be a sequence of strings, got {self.stop!r}")
+        object.__setattr__(self, "stop", tuple(self.stop))
+        _check_int(self, "max_new_tokens", minimum=1)
+        _check_int(self, "min_new_tokens", minimum=0)
+        _check_int(self, "top_k", minimum=0)
+        _check_int(self, "repetition_window", minimum=0)
+        _check_int(self, "no_repeat_ngram_size", minimum=0)
+        _check_int(self, "num_samples", minimum=1, maximum=MAX_SAMPLES)
+        _check_int(self, "max_bars", minimum=0)
+        if self.seed is not None:
+            _check_int(self, "seed", minimum=0, maximum=MAX_SEED - 1)
+        if self.min_new_tokens > self.max_new_tokens:
+            raise JaxrapError(
+                f"min_new_tokens ({self.min_new_tokens}) must not exceed max_new_tokens ({self.max_new_tokens})"
+            )
+        _check_float(self, "temperature", lambda v: v >= 0, "must be >= 0 (0 means greedy)")
+        _check_float(self, "top_p", lambda v: 0 < v <= 1, "must be in (0, 1] (1 turns it off)")
+        _check_float(self, "min_p", lambda v: 0 <= v <= 1, "must be in [0, 1] (0 turns it off)")
+        _check_float(self, "repetition_penalty", lambda v: v > 0, "must be > 0 (1 turns it off)")
+        for name in ("frequency_penalty", "presence_penalty"):
+            _check_float(self, name, lambda v: -2 <= v <= 2, "must be in [-2, 2] (0 turns it off)")
+        if any(not s for s in self.stop):
+            raise JaxrapError("stop strings must not be empty")
+
+    def replace(self, **changes) -> SamplingParams:
+        return dataclasses.replace(self, **changes)
+
+    def with_seed(self) -> SamplingParams:
+        """These params with a concrete seed: a fresh random one when ``seed`` is None."""
+        return self if self.seed is not None else self.replace(seed=secrets.randbelow(MAX_SEED))
+
+
+def _check_int(params: SamplingParams, name: str, minimum: int, maximum: int | None = None) -> None:
+    value = getattr(params, name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise JaxrapError(f"{name} must be an integer, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise JaxrapError(f"{name} must be {bound}, got {value}")
+
+
+def _check_float(params: SamplingParams, name: str, valid, rule: str) -> None:
+    value = getattr(params, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise JaxrapError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value) or not valid(value):
+        raise JaxrapError(f"{name} {rule}, got {value}")
