@@ -115,3 +115,18 @@ def real_corpus_dir(real_corpus_csv, tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("real_corpus") / "rap"
     assert main(["prepare", "--source", str(real_corpus_csv), "--out", str(directory)]) == 0
     return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_lyrics_model_dir(tiny_tokenizer_dir, tmp_path_factory) -> Path:
+    """A random-init GPT-2 (2 layers, 32 wide, 128 positions) with the tiny tokenizer, saved in
+    Hugging Face format: what `jaxrap generate --model` and transformers both load."""
+    from jaxrap.data.tokenizer import load_tokenizer
+    from jaxrap.model import gpt2, hf
+    from jaxrap.model.config import GPT2Config
+
+    tokenizer = load_tokenizer(tiny_tokenizer_dir)
+    config = GPT2Config(n_positions=128, n_embd=32, n_layer=2, n_head=4).for_tokenizer(tokenizer)
+    directory = tmp_path_factory.mktemp("tiny_lyrics_model")
+    hf.save_pretrained(directory, config, gpt2.build(config, seed=0)[1], tokenizer=tokenizer)
+    return directory

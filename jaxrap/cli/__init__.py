@@ -19,6 +19,7 @@ COMMANDS = {
     "prepare": "prepare",
     "tokenizer": "tokenizer",
     "init": "init_model",
+    "generate": "generate",
 }
 
 

@@ -10,8 +10,8 @@ Semantics are transformers' (``transformers.generation.logits_process``), and so
 which transformers lacks), no-repeat-ngram, min-new-tokens; then, when sampling, temperature,
 top-k, top-p, min-p. Tokens a filter removes get -inf.
 
-Speed: a full sort of GPT-2's 50k logits costs ~20 ms on this CPU, as long as a whole decode
-step, so nothing here sorts the vocabulary. Top-k and top-p look at the ``CANDIDATES``
+Speed: a full sort of GPT-2's 50k logits costs ~20 ms on a CPU, half a decode step, so
+nothing here sorts the vocabulary. Top-k and top-p look at the ``CANDIDATES``
 likeliest tokens (``lax.top_k``, a partial sort) and fall back to an exact 32-step bisection
 over the float bit patterns when the answer lies beyond them; sampling is an inverse CDF with
 one uniform number per row (drawing 50k Gumbel numbers per token costs milliseconds).
@@ -189,7 +189,7 @@ def apply_top_p(logits: jax.Array, history: TokenHistory, params: SamplingArrays
         probs = jax.nn.softmax(logits, axis=-1)  # (B, V)
         top = jax.lax.top_k(probs, min(CANDIDATES, logits.shape[-1]))[0]  # (B, K) descending
         below = jnp.sum(probs, -1, keepdims=True) - jnp.sum(top, -1, keepdims=True)  # mass outside
-        cumulative = below + jnp.cumsum(top[:, ::-1], axis=-1)[:, ::-1]  # (B, K) ascending cumsum
+        cumulative = below + _suffix_sums(top)  # (B, K): transformers' ascending cumsum
         kept = cumulative > dropped_mass
         # When the smallest candidate goes, so does everything below it: the cut is among them.
         cut_in_candidates = jnp.all(~kept[:, -1])
@@ -254,16 +254,29 @@ def sample_tokens(logits: jax.Array, key: jax.Array, params: SamplingArrays) -> 
         probs = jnp.exp(logits - jnp.max(logits, -1, keepdims=True))  # unnormalised, (B, V)
         probs = jnp.pad(probs, ((0, 0), (0, num_blocks * width - V))).reshape(B, num_blocks, width)
         block_mass = jnp.sum(probs, -1)  # (B, num_blocks)
-        block_cdf = jnp.cumsum(block_mass, -1)
+        block_cdf = _prefix_sums(block_mass)
         u = jax.random.uniform(key, (B, 1)) * block_cdf[:, -1:]  # (B, 1) in [0, total mass)
         # Rounding can put u at or past an edge; the clamps keep the pick on a token of mass > 0.
         block = jnp.minimum(jnp.sum(block_cdf <= u, -1), _last_positive(block_mass))  # (B,)
         before = jnp.take_along_axis(block_cdf - block_mass, block[:, None], -1)  # (B, 1)
         within = jnp.take_along_axis(probs, block[:, None, None], 1)[:, 0]  # (B, width)
-        index = jnp.minimum(jnp.sum(jnp.cumsum(within, -1) <= u - before, -1), _last_positive(within))
+        index = jnp.minimum(jnp.sum(_prefix_sums(within) <= u - before, -1), _last_positive(within))
         return (block * width + index).astype(jnp.int32)
 
     return jax.lax.cond(params.temperature > 0, draw, lambda _: greedy, logits)
+
+
+def _prefix_sums(x: jax.Array) -> jax.Array:
+    """Cumulative sums along the last (short) axis as one matmul: XLA:CPU lowers jnp.cumsum
+    to a log-depth scan that takes longer to compile than the rest of a decode step."""
+    n = x.shape[-1]
+    return x @ jnp.triu(jnp.ones((n, n), x.dtype))
+
+
+def _suffix_sums(x: jax.Array) -> jax.Array:
+    """out[..., i] = sum of x[..., i:], see _prefix_sums."""
+    n = x.shape[-1]
+    return x @ jnp.tril(jnp.ones((n, n), x.dtype))
 
 
 def _last_positive(x: jax.Array) -> jax.Array:

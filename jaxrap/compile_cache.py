@@ -1,0 +1,37 @@
+"""JAX's persistent compilation cache: a second process loads compiled programs from disk.
+
+Where: ``$JAXRAP_COMPILATION_CACHE`` if set (an empty value turns the cache off), else
+platformdirs' user cache directory, ``jaxrap/xla`` (``~/.cache/jaxrap/xla`` on Linux).
+Every program is cached, however small or quick to compile: the sampler's programs take
+about a second each to compile, which is what a second `jaxrap generate` should not pay.
+Call before the first jitted call; `jaxrap generate`, `train` and `tui` do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENV_VAR = "JAXRAP_COMPILATION_CACHE"
+
+
+def compilation_cache_dir() -> Path | None:
+    """The cache directory this process uses, or None when the cache is off."""
+    value = os.environ.get(ENV_VAR)
+    if value is None:
+        import platformdirs
+
+        return Path(platformdirs.user_cache_dir("jaxrap")) / "xla"
+    return Path(value).expanduser() if value else None
+
+
+def enable_compilation_cache() -> Path | None:
+    """Turn the persistent cache on (see the module docstring); the directory, or None if off."""
+    import jax
+
+    directory = compilation_cache_dir()
+    if directory is not None:
+        jax.config.update("jax_compilation_cache_dir", str(directory))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return directory

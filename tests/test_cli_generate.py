@@ -1,0 +1,93 @@
+"""`jaxrap generate`: stdout is exactly prompt + generation; bad values are clear errors."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+
+from jaxrap.cli import main
+from jaxrap.sample.generator import Generator
+from jaxrap.sample.params import SamplingParams
+
+PROMPT = "J'traîne au quartier"
+
+
+@pytest.fixture(scope="module")
+def generator(tiny_lyrics_model_dir):
+    return Generator.load(tiny_lyrics_model_dir)
+
+
+@pytest.fixture(autouse=True)
+def no_compilation_cache(monkeypatch):
+    monkeypatch.setenv("JAXRAP_COMPILATION_CACHE", "")  # in-process runs leave the user's cache alone
+
+
+def generate(model_dir, *flags: str) -> int:
+    return main(["generate", "--model", str(model_dir), *flags])
+
+
+def test_stdout_is_the_prompt_then_the_generation(tiny_lyrics_model_dir, generator, capsys):
+    flags = ["--max-new-tokens", "30", "--min-new-tokens", "30", "--temperature", "0.9", "--top-k", "40",
+             "--top-p", "0.9", "--repetition-penalty", "1.2", "--no-repeat-ngram-size", "3", "--seed", "7"]
+    assert generate(tiny_lyrics_model_dir, "--prompt", PROMPT, *flags) == 0
+    out = capsys.readouterr()
+    params = SamplingParams(max_new_tokens=30, min_new_tokens=30, temperature=0.9, top_k=40, top_p=0.9,
+                            repetition_penalty=1.2, no_repeat_ngram_size=3, seed=7)
+    assert out.out == PROMPT + generator.generate(PROMPT, params)[0]
+    assert "seed" not in out.err  # the seed was given
+
+
+def test_prompt_from_stdin_several_samples_and_stop(tiny_lyrics_model_dir, generator, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO(PROMPT))
+    flags = ["--max-new-tokens", "20", "--num-samples", "2", "--stop", r"\n", "--seed", "1", "--prompt-file", "-"]
+    assert generate(tiny_lyrics_model_dir, *flags) == 0
+    texts = generator.generate(PROMPT, SamplingParams(max_new_tokens=20, num_samples=2, stop=("\n",), seed=1))
+    expected = "".join(f"--- sample {i}/2 ---\n{PROMPT}{text}\n" for i, text in enumerate(texts, 1))
+    assert capsys.readouterr().out == expected
+
+
+def test_a_new_process_pipes_the_same_text_and_writes_the_compilation_cache(tiny_lyrics_model_dir, generator, tmp_path):
+    (tmp_path / "prompt.txt").write_text("Mon cœur\n", encoding="utf-8")
+    command = [sys.executable, "-m", "jaxrap", "generate", "--model", str(tiny_lyrics_model_dir),
+               "--prompt-file", str(tmp_path / "prompt.txt"), "--max-new-tokens", "25", "--temperature", "0.8",
+               "--seed", "11"]
+    environment = {**os.environ, "JAXRAP_COMPILATION_CACHE": str(tmp_path / "xla")}
+    result = subprocess.run(command, capture_output=True, env=environment, timeout=120, check=True)
+    # Same seed, same text in another process.
+    params = SamplingParams(max_new_tokens=25, temperature=0.8, seed=11)
+    assert result.stdout.decode() == "Mon cœur\n" + generator.generate("Mon cœur\n", params)[0]
+    assert any((tmp_path / "xla").iterdir())
+
+
+def test_without_a_seed_the_drawn_one_is_on_stderr(tiny_lyrics_model_dir, capsys):
+    assert generate(tiny_lyrics_model_dir, "--prompt", PROMPT, "--max-new-tokens", "5") == 0
+    out = capsys.readouterr()
+    seed = int(out.err.split("--seed ")[1].split()[0])
+    assert out.out == PROMPT + Generator.load(tiny_lyrics_model_dir).generate(PROMPT, SamplingParams(max_new_tokens=5, seed=seed))[0]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--top-p", "1.5"], "top_p must be in (0, 1]"),
+    (["--top-p", "0"], "top_p must be in (0, 1]"),
+    (["--temperature", "-1"], "temperature must be >= 0"),
+    (["--repetition-penalty", "0"], "repetition_penalty must be > 0"),
+    (["--min-new-tokens", "50", "--max-new-tokens", "10"], "must not exceed max_new_tokens"),
+    (["--num-samples", "0"], "num_samples must be in [1, 64]"),
+    (["--seed", "-3"], "seed must be in"),
+    (["--stop", ""], "stop strings must not be empty"),
+    (["--dtype", "float16"], "dtype must be one of float32, bfloat16"),
+    (["--prompt-file", "/no/such/prompt.txt"], "cannot read the prompt"),
+])
+def test_bad_values_are_clear_errors(tiny_lyrics_model_dir, capsys, flags, message):
+    assert generate(tiny_lyrics_model_dir, *flags) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jaxrap: error: ") and message in err
+
+
+def test_missing_model_directory_is_a_clear_error(tmp_path, capsys):
+    assert generate(tmp_path / "nothing", "--prompt", "x") == 2
+    assert "jaxrap: error: " in capsys.readouterr().err
