@@ -40,14 +40,17 @@ def _eval_loss(metrics: dict[str, Any]) -> float:
     return metrics[EVAL_LOSS]
 
 
-class _QuietUnrankedSaves(logging.Filter):
-    """Orbax warns on every save without metrics once best_fn is set; ours are expected."""
+class _QuietExpectedOrbaxWarnings(logging.Filter):
+    """Orbax warns about what this module does on purpose: saves without metrics (steps that
+    did not evaluate) once best_fn is set, and read-only managers (loading a run)."""
+
+    EXPECTED = ("Requested `tracked_metric`", "CheckpointManagerOptions.read_only=True", "Given directory is read only")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Requested `tracked_metric`")
+        return not record.getMessage().startswith(self.EXPECTED)
 
 
-logging.getLogger("absl").addFilter(_QuietUnrankedSaves())
+logging.getLogger("absl").addFilter(_QuietExpectedOrbaxWarnings())
 
 
 class Checkpoints:

@@ -46,6 +46,14 @@ class TrainResult:
     stopped_by: str | None  # "SIGTERM" / "SIGINT" when a signal ended the run early, else None
     eval_loss: float | None  # the last evaluation's validation loss, None when none ran
 
+    @property
+    def eval_perplexity(self) -> float | None:
+        return None if self.eval_loss is None else perplexity(self.eval_loss)
+
+
+def perplexity(loss: float) -> float:
+    return math.exp(min(loss, 700.0))  # exp overflows a float past ~709
+
 
 @dataclass(frozen=True)
 class Model:
@@ -113,7 +121,7 @@ def train(
             total = result if total is None else total + result
         loss_sum, count = (float(x) for x in jax.device_get(total))
         loss = loss_sum / max(count, 1.0)
-        return {"eval_loss": loss, "eval_perplexity": math.exp(min(loss, 700.0))}
+        return {"eval_loss": loss, "eval_perplexity": perplexity(loss)}
 
     for tracker in trackers:
         tracker.start(step, tc.steps)

@@ -115,16 +115,18 @@ def default_source(config: RunConfig, source: str | None) -> str | None:
 def ensure_corpus(config: RunConfig, source: str | None, say: Callable[[str], None]) -> Path:
     """``data.path``, prepared first from the source when it holds no corpus."""
     from jaxrap.data.corpus import is_corpus
+    from jaxrap.data.prepare import prepare_corpus
+    from jaxrap.data.sources import DEFAULT_SOURCE_URL
 
     path = Path(config.data.path)
     if is_corpus(path):
         return path
     source = default_source(config, source)
-    # INTEGRATION POINT (issue 2's `jaxrap prepare`): prepare `path` from `source` with the
-    # corpus pipeline's Python API once it lands.
-    raise JaxrapError(
-        f"{path}: not a prepared corpus; make one with `jaxrap prepare --source {source or 'lyrics.csv'} --out {path}`"
-    )
+    say(f"{path} holds no prepared corpus; preparing it from {source or DEFAULT_SOURCE_URL} (`jaxrap prepare` defaults)")
+    stats = prepare_corpus([source] if source else [], path)
+    splits = ", ".join(f"{name} {row['songs']:,}" for name, row in stats["splits"].items())
+    say(f"prepared {stats['songs']:,} songs by {len(stats['artists'])} artists ({splits}) in {path}")
+    return path
 
 
 def ensure_tokenizer(config: RunConfig, run: RunDir, corpus: Path, say: Callable[[str], None]) -> Any:

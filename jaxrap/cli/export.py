@@ -1,0 +1,48 @@
+"""`jaxrap export`: a training run's checkpoint as a Hugging Face model directory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from jaxrap.errors import JaxrapError
+
+
+def _step(value: str) -> int | str:
+    if value == "best":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a step number or 'best', got {value!r}") from None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="write a run's checkpoint in Hugging Face format (config.json, model.safetensors, tokenizer)",
+        description="Load a checkpoint of a training run directory (the newest readable one, or --step) and"
+        " write config.json, model.safetensors and the tokenizer files, which transformers'"
+        " GPT2LMHeadModel.from_pretrained and AutoTokenizer load, as do `jaxrap generate --model` and"
+        " `model.init` of another run.",
+    )
+    parser.add_argument("--run-dir", required=True, type=Path, help="training run directory (made by `jaxrap train`)")
+    parser.add_argument("--out", required=True, type=Path, help="directory to write the model to")
+    parser.add_argument("--step", type=_step, help="checkpoint step, or 'best' (lowest validation loss); default: the newest")
+    parser.add_argument("--overwrite", action="store_true", help="replace the files of an existing model directory")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from jaxrap.model import hf
+    from jaxrap.rundir import load_run_model
+
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())) and not args.overwrite:
+        raise JaxrapError(f"{args.out}: exists and is not empty; pick a new --out or pass --overwrite")
+    model = load_run_model(args.run_dir, step=args.step)
+    hf.save_pretrained(args.out, model.config, model.params, tokenizer=model.tokenizer)
+    print(
+        f"exported step {model.step} of {args.run_dir} ({model.config.num_params() / 1e6:.2f}M parameters,"
+        f" vocab {model.config.vocab_size:,}) to {args.out}"
+    )
+    return 0

@@ -1,0 +1,136 @@
+"""`jaxrap train` and `jaxrap export` from the command line: errors, a real SIGTERM, the HF export."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from invented_lyrics import invented_song
+from jaxrap.cli import main
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["train.steps=-3"], "train.steps: must be > 0, got -3"),
+        (["optim.lr=fast"], "optim.lr: must be a number, got 'fast'"),
+        (["train.batch_size=8"], "train.batch_size: unknown key"),
+        (["trainsteps"], "expected section.key=value"),
+    ],
+)
+def test_bad_config_values_exit_2_with_the_key_named(overrides, message, tmp_path, capsys):
+    argv = ["train", "--config", str(CONFIGS / "tiny_cpu.yaml"), "--run-dir", str(tmp_path / "run")]
+    for override in overrides:
+        argv += ["--set", override]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("jaxrap: error: ") and message in error
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_train_needs_a_config_or_a_run_to_resume(tmp_path, capsys):
+    assert main(["train", "--run-dir", str(tmp_path)]) == 2
+    assert "pass --config FILE" in capsys.readouterr().err
+    assert main(["train", "--config", str(tmp_path / "nope.yaml")]) == 2
+    assert "no such config file" in capsys.readouterr().err
+
+
+def test_export_refuses_a_non_run_and_a_non_empty_out(tmp_path, capsys):
+    assert main(["export", "--run-dir", str(tmp_path / "nothing"), "--out", str(tmp_path / "out")]) == 2
+    assert "not a training run directory" in capsys.readouterr().err
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "file").write_text("x")
+    assert main(["export", "--run-dir", str(tmp_path), "--out", str(tmp_path / "full")]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+
+
+def _write_csv(path: Path) -> None:
+    """Invented songs in the FrenchRapLyricsAnalyzer columns: 2 artists x 12 songs."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Year", "Song Title", "Artist", "Lyrics", "Number of featured artists", "Featured artists"])
+        for seed in range(24):
+            writer.writerow([2000 + seed % 20, f"Titre {seed}", f"MC {seed % 2}", invented_song(seed), 0, ""])
+
+
+def _metrics_lines(run_dir: Path) -> int:
+    path = run_dir / "metrics.jsonl"
+    return len(path.read_text().splitlines()) if path.is_file() else 0
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory):
+    """`jaxrap train` from a raw CSV, SIGTERMed after a few steps, then rerun to resume."""
+    root = tmp_path_factory.mktemp("cli_train")
+    _write_csv(root / "lyrics.csv")
+    config = root / "run.yaml"
+    config.write_text(
+        "model:\n  shape: {n_layer: 1, n_head: 2, n_embd: 16, n_positions: 32, dropout: 0.0}\n"
+        f"data: {{path: {root / 'corpus'}, block_size: 32, vocab_size: 300}}\n"
+        "train: {steps: 5000, per_device_batch_size: 2, log_every: 1, eval_every: 5000, save_every: 5000}\n"
+    )
+    run_dir = root / "run"
+    command = [sys.executable, "-m", "jaxrap", "train", "--config", str(config), "--run-dir", str(run_dir)]
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    process = subprocess.Popen([*command, "--source", str(root / "lyrics.csv")], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 240
+    while _metrics_lines(run_dir) < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    stopped_output = process.communicate(timeout=120)[0]
+    stopped_lines = _metrics_lines(run_dir)
+    resumed = subprocess.run([*command, "--set", f"train.steps={stopped_lines + 3}"], env=env,
+                             capture_output=True, text=True, timeout=240)
+    return {"root": root, "run_dir": run_dir, "returncode": process.returncode, "output": stopped_output,
+            "stopped_at": stopped_lines, "resumed": resumed}
+
+
+@pytest.mark.slow
+def test_sigterm_saves_and_exits_0_then_the_rerun_resumes(stopped_run):
+    output, stopped_at = stopped_run["output"], stopped_run["stopped_at"]
+    assert stopped_run["returncode"] == 0, output[-3000:]
+    assert "holds no prepared corpus; preparing it from" in output and "prepared 24 songs" in output
+    assert f"stopped by SIGTERM after step {stopped_at}; saved checkpoint {stopped_at}" in output
+    assert (stopped_run["run_dir"] / "checkpoints" / str(stopped_at)).is_dir()
+
+    resumed = stopped_run["resumed"]
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert f"resumed from checkpoint {stopped_at}" in resumed.stdout
+    assert "holds no prepared corpus" not in resumed.stdout and "training a" not in resumed.stdout
+    assert "validation loss" in resumed.stdout and f"at step {stopped_at + 3}" in resumed.stdout
+    assert _metrics_lines(stopped_run["run_dir"]) == stopped_at + 3
+
+
+@pytest.mark.slow
+def test_export_writes_what_transformers_loads(stopped_run, capsys):
+    import jax
+    import torch
+    import transformers
+
+    from jaxrap.model import gpt2
+    from jaxrap.rundir import load_run_model
+
+    out = stopped_run["root"] / "exported"
+    assert main(["export", "--run-dir", str(stopped_run["run_dir"]), "--out", str(out)]) == 0
+    assert "exported step" in capsys.readouterr().out
+    ours = load_run_model(stopped_run["run_dir"])
+    model = transformers.GPT2LMHeadModel.from_pretrained(out).eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+    ids = tokenizer("J'avance dans le quartier\nla nuit")["input_ids"]
+    assert tokenizer.decode(ids) == "J'avance dans le quartier\nla nuit"
+    with torch.no_grad():
+        expected = model(torch.tensor([ids])).logits.numpy()
+    graphdef, _ = gpt2.abstract(ours.config)
+    logits = jax.jit(lambda params, x: gpt2.forward(graphdef, params, x)[0])(ours.params, np.array([ids], np.int32))
+    np.testing.assert_allclose(np.asarray(logits), expected, atol=1e-4)
