@@ -20,6 +20,7 @@ COMMANDS = {
     "tokenizer": "tokenizer",
     "init": "init_model",
     "generate": "generate",
+    "tui": "tui",
 }
 
 

@@ -1,0 +1,287 @@
+"""The studio: parameters on the left, the history of generations, the prompt at the bottom.
+
+Threads: loading the model and generating run in thread workers (``@work(thread=True)``)
+that report back with messages, so the screen never waits on jax. A generation owns a
+``threading.Event``; Esc sets it, the sampler returns between two chunks, and the card is
+marked stopped at once, whatever the worker is still finishing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+from textual.worker import get_current_worker
+
+from jaxrap.errors import JaxrapError
+from jaxrap.sample.params import SamplingParams
+from jaxrap.tui.engine import Engine, LoadEngine, ModelInfo, params_from_record, params_to_record
+from jaxrap.tui.history import History, HistoryEntry
+from jaxrap.tui.screens.no_model import NoModelScreen
+from jaxrap.tui.widgets.history_view import EntryCard, HistoryView
+from jaxrap.tui.widgets.params_panel import ParamsPanel
+from jaxrap.tui.widgets.status_line import StatusLine
+
+BAR_SEPARATOR = " / "  # typed in the one-line prompt box between bars; becomes a newline
+EMPTY_HINT = "No generations yet. Type a few words (bars separated by ' / ') and press Enter."
+
+
+def bars(card: EntryCard) -> str:
+    return "1 bar" if card.bars == 1 else f"{card.bars} bars"
+
+
+class PromptInput(Input):
+    """The one-line prompt box; Enter sends."""
+
+    BINDINGS = [Binding("enter", "submit", "Send", tooltip="Generate from the prompt with the panel's parameters.")]
+
+
+class StudioScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "stop", "Stop", tooltip="Stop the generation now; the text so far is kept."),
+        Binding("ctrl+r", "regenerate", "Regenerate", tooltip="Run the highlighted entry again with a new seed."),
+        Binding("ctrl+s", "export", "Export", tooltip="Write the whole history to a Markdown file."),
+    ]
+
+    # Messages from the workers to the screen (posted from their threads).
+    @dataclass
+    class ModelProgress(Message, bubble=False):
+        stage: str
+
+    @dataclass
+    class ModelReady(Message, bubble=False):
+        info: ModelInfo
+
+    @dataclass
+    class ModelFailed(Message, bubble=False):
+        reason: str
+
+    @dataclass
+    class Streamed(Message, bubble=False):
+        card: EntryCard
+        text: str
+
+    @dataclass
+    class Finished(Message, bubble=False):
+        card: EntryCard
+        error: str | None
+
+    def __init__(self, model: str, load_engine: LoadEngine):
+        super().__init__()
+        self.model = model
+        self.load_engine = load_engine  # runs in a worker thread
+        self.history = History.for_model(model)
+        self.entries: list[HistoryEntry] = []  # every entry of the file, and the new ones
+        self.engine: Engine | None = None
+        self._engine_ready = threading.Event()
+        self._cancel: threading.Event | None = None  # the running generation's stop signal
+        self._live: EntryCard | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="workspace"):
+            yield ParamsPanel(id="params")
+            with Vertical(id="history-column"):
+                yield Static(EMPTY_HINT, id="empty-hint")
+                yield HistoryView(id="history")
+        yield PromptInput(placeholder="Type the first bars ( / between bars), Enter to generate", id="prompt")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        status = self.query_one(StatusLine)
+        status.model = self.model
+        status.set_state("loading the model", "busy")
+        self.entries = self.history.load()
+        if self.history.skipped_lines:
+            self.notify(f"{self.history.skipped_lines} damaged line(s) of {self.history.path} skipped", severity="warning")
+        self.query_one(HistoryView).show_entries(self.entries)
+        self._show_empty_hint()
+        self.query_one(PromptInput).focus()
+        # After the first frame: importing jax in the worker holds the GIL for a while.
+        self.call_after_refresh(self.load_model)
+
+    def _show_empty_hint(self) -> None:
+        self.query_one("#history-column").set_class(not self.entries and self._live is None, "-empty")
+
+    # --- the model --------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="load")
+    def load_model(self) -> None:
+        def progress(stage: str) -> None:
+            self.post_message(self.ModelProgress(stage))
+
+        try:
+            engine = self.load_engine(self.model, progress)
+        except JaxrapError as error:
+            self.post_message(self.ModelFailed(str(error)))
+            return
+        except Exception as error:  # noqa: BLE001 - any failure gets the no-model screen, not a traceback
+            self.post_message(self.ModelFailed(f"{self.model}: could not be loaded ({type(error).__name__}: {error})"))
+            return
+        self.engine = engine
+        self._engine_ready.set()
+        self.post_message(self.ModelReady(engine.info))
+
+    def on_studio_screen_model_progress(self, message: ModelProgress) -> None:
+        self.query_one(StatusLine).set_state(message.stage, "busy")
+
+    def on_studio_screen_model_ready(self, message: ModelReady) -> None:
+        status = self.query_one(StatusLine)
+        status.step, status.device = message.info.step, message.info.device
+        if self._live is None:
+            status.set_state("ready")
+        else:  # a prompt sent during loading: its entry gets the step it is generated with
+            self._live.update_entry(step=message.info.step)
+
+    def on_studio_screen_model_failed(self, message: ModelFailed) -> None:
+        self.app.switch_screen(NoModelScreen(message.reason))
+
+    # --- generating ---------------------------------------------------------------------
+
+    @on(Input.Submitted, "#prompt")
+    def send(self, event: Input.Submitted) -> None:
+        prompt = event.value.replace(BAR_SEPARATOR, "\n")
+        if not prompt.strip():
+            self.notify("Type a few words first: the model continues your prompt.", severity="warning")
+            return
+        panel = self.query_one(ParamsPanel)
+        try:
+            params = panel.sampling_params()
+        except JaxrapError as error:
+            self.notify(str(error), title="Parameters", severity="error")
+            panel.focus_problem(error)
+            return
+        event.input.clear()
+        self.start_generation(prompt, params.with_seed())
+
+    def start_generation(self, prompt: str, params: SamplingParams) -> None:
+        """Stop any running generation, add a live card, stream into it from a worker."""
+        self.action_stop()
+        status = self.query_one(StatusLine)
+        entry = HistoryEntry(prompt=prompt, output="", params=params_to_record(params), model=self.model, step=status.step)
+        card = EntryCard(entry, len(self.entries) + 1, live=True)
+        self._live, self._cancel = card, threading.Event()
+        self.query_one(HistoryView).add_card(card)
+        self._show_empty_hint()
+        status.set_state("generating" if self._engine_ready.is_set() else "waiting for the model", "busy")
+        self.generate(card, prompt, params, self._cancel)
+
+    @work(thread=True, exclusive=True, group="generate")
+    def generate(self, card: EntryCard, prompt: str, params: SamplingParams, cancel: threading.Event) -> None:
+        worker = get_current_worker()
+        while not self._engine_ready.wait(0.1):  # the first prompt may come before the model
+            if cancel.is_set() or worker.is_cancelled:
+                return
+        error = None
+        try:
+            for text in self.engine.stream(prompt, params, cancel):
+                if cancel.is_set() or worker.is_cancelled:
+                    break
+                self.post_message(self.Streamed(card, text))
+        except JaxrapError as failure:
+            error = str(failure)
+        except Exception as failure:  # noqa: BLE001 - shown on the card, the app keeps running
+            error = f"{type(failure).__name__}: {failure}"
+        self.post_message(self.Finished(card, error))
+
+    def on_studio_screen_streamed(self, message: Streamed) -> None:
+        if message.card is not self._live:  # stopped already: drop what was in flight
+            return
+        message.card.append_output(message.text)
+        self.query_one(HistoryView).scroll_end(animate=False)
+        self.query_one(StatusLine).state = f"generating: {bars(message.card)}"  # the clock runs on
+
+    def on_studio_screen_finished(self, message: Finished) -> None:
+        if message.card is not self._live:
+            return
+        self._end_generation(stopped=False, error=message.error)
+
+    def _end_generation(self, *, stopped: bool, error: str | None = None) -> None:
+        card, self._live, self._cancel = self._live, None, None
+        card.finish(stopped=stopped, error=error)
+        status = self.query_one(StatusLine)
+        if error is not None:
+            self.notify(error, title="Generation failed", severity="error")
+            status.set_state("generation failed", "error")
+            return
+        self._save(card.entry)
+        status.set_state(f"stopped after {bars(card)}" if stopped else f"ready: {bars(card)} generated")
+
+    def _save(self, entry: HistoryEntry) -> None:
+        self.entries.append(entry)
+        try:
+            self.history.append(entry)
+        except OSError as failure:
+            self.notify(f"could not save the history to {self.history.path}: {failure}", severity="error")
+
+    def on_unmount(self) -> None:
+        """Quitting mid-generation keeps the text so far, as a stopped entry."""
+        if self._live is not None:
+            self._cancel.set()
+            self._save(dataclasses.replace(self._live.entry, stopped=True))
+
+    # --- actions ----------------------------------------------------------------------
+
+    def action_stop(self) -> None:
+        if self._cancel is None:
+            return
+        self._cancel.set()
+        self._end_generation(stopped=True)
+
+    def _highlighted(self) -> HistoryEntry | None:
+        entry = self.query_one(HistoryView).highlighted_entry()
+        if entry is None:
+            self.notify("No generation yet: type a prompt and press Enter.", severity="warning")
+        return entry
+
+    def action_regenerate(self) -> None:
+        entry = self._highlighted()
+        if entry is not None:
+            self.start_generation(entry.prompt, params_from_record(entry.params).replace(seed=None).with_seed())
+
+    def action_replay(self) -> None:
+        entry = self._highlighted()
+        if entry is None:
+            return
+        step = self.query_one(StatusLine).step
+        if entry.step != step and self._engine_ready.is_set():
+            self.notify(f"This entry comes from step {entry.step}, the model is at step {step}: the text will differ.", severity="warning")
+        self.start_generation(entry.prompt, params_from_record(entry.params))
+
+    def action_copy_entry(self) -> None:
+        entry = self._highlighted()
+        if entry is not None:
+            self.app.copy_to_clipboard(entry.prompt + entry.output)
+            self.notify("Copied to the clipboard (if your terminal allows it: OSC 52).")
+
+    def action_edit_entry(self) -> None:
+        entry = self._highlighted()
+        if entry is None:
+            return
+        self.query_one(ParamsPanel).show_params(params_from_record(entry.params))
+        prompt = self.query_one(PromptInput)
+        prompt.value = entry.prompt.replace("\n", BAR_SEPARATOR)
+        prompt.focus()
+
+    @on(HistoryView.Selected)
+    def _edit_selected(self) -> None:
+        self.action_edit_entry()
+
+    def action_export(self) -> None:
+        if not self.entries:
+            self.notify("Nothing to export yet.", severity="warning")
+            return
+        try:
+            path = self.history.export_markdown(self.entries)
+        except OSError as failure:
+            self.notify(f"export failed: {failure}", severity="error")
+            return
+        self.notify(f"{len(self.entries)} generations exported to {path}", title="Exported", timeout=10)

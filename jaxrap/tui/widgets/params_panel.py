@@ -1,0 +1,171 @@
+"""The sampling parameter panel: one input per SamplingParams field, checked as you type.
+
+``SamplingParams`` is the single source of truth for what is allowed; no range is repeated
+here. Each input's validator builds a SamplingParams from the panel's current values and
+keeps the problems that name its own field (problems of other fields are set aside by giving
+those fields their defaults), so a combination such as min tokens above max tokens marks the
+field it names, and every input is checked again whenever one changes. Issue 6's artist
+selector adds one more control to ``compose`` and one more keyword to ``sampling_params``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Grid, VerticalGroup
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Input, Label, Static
+
+from jaxrap.errors import JaxrapError
+from jaxrap.sample.params import SamplingParams
+
+
+@dataclass(frozen=True)
+class ParamField:
+    name: str  # the SamplingParams field
+    label: str
+    kind: type  # int or float
+    hint: str  # tooltip
+    blank_is_none: bool = False  # an empty input means None (the seed: a fresh one each time)
+
+
+FIELDS = (
+    ParamField("max_new_tokens", "max tokens", int, "Stop after this many new tokens."),
+    ParamField("min_new_tokens", "min tokens", int, "No end of song before this many new tokens."),
+    ParamField("temperature", "temperature", float, "0 is greedy; higher is wilder."),
+    ParamField("top_k", "top-k", int, "Keep the k likeliest tokens; 0 turns it off."),
+    ParamField("top_p", "top-p", float, "Keep the likeliest tokens that hold this probability; 1 turns it off."),
+    ParamField("min_p", "min-p", float, "Drop tokens below min-p times the likeliest one's probability; 0 turns it off."),
+    ParamField("repetition_penalty", "repetition", float, "Repetition penalty: above 1 discourages repeating tokens; 1 turns it off."),
+    ParamField("no_repeat_ngram_size", "no-repeat n", int, "Never repeat an n-gram of this many tokens; 0 turns it off."),
+    ParamField("seed", "seed", int, "Same seed and parameters give the same text; blank draws a new seed each time.", blank_is_none=True),
+    ParamField("max_bars", "bars", int, "Stop after this many bars (lines); 0 means no limit."),
+)
+_FIELDS_BY_ID = {f"param-{field.name}": field for field in FIELDS}
+_DEFAULTS = SamplingParams()
+
+
+def parse_field(field: ParamField, text: str) -> int | float | None:
+    """The typed value of an input, or a JaxrapError naming the field."""
+    text = text.strip()
+    if not text and field.blank_is_none:
+        return None
+    try:
+        return field.kind(text)
+    except ValueError:
+        kind = "a whole number" if field.kind is int else "a number"
+        raise JaxrapError(f"{field.name} must be {kind}, got {text!r}") from None
+
+
+def problem_with(name: str, values: dict[str, object]) -> str | None:
+    """The first problem SamplingParams finds with field ``name`` among ``values``, or None.
+
+    Problems named after another field are set aside by resetting that field to its default.
+    """
+    values = dict(values)
+    while True:
+        try:
+            SamplingParams(**values)
+            return None
+        except JaxrapError as error:
+            culprit = str(error).split(" ", 1)[0]  # messages start with the field's name
+            if culprit == name or culprit not in values or values[culprit] == getattr(_DEFAULTS, culprit):
+                return str(error) if culprit == name else None
+            values[culprit] = getattr(_DEFAULTS, culprit)
+
+
+class FieldValidator(Validator):
+    """Checks one input against SamplingParams, in the context of the panel's other values."""
+
+    def __init__(self, field: ParamField, panel_values: Callable[[], dict[str, object]]):
+        super().__init__()
+        self.field = field
+        self.panel_values = panel_values
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            parsed = parse_field(self.field, value)
+        except JaxrapError as error:
+            return self.failure(str(error))
+        problem = problem_with(self.field.name, {**self.panel_values(), self.field.name: parsed})
+        return self.failure(problem) if problem else self.success()
+
+
+def format_value(value: int | float | None) -> str:
+    return "" if value is None else str(value)
+
+
+class ParamsPanel(VerticalGroup):
+    """Labelled inputs for every field of FIELDS, and a line for the first problem found."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("Parameters", classes="panel-title")
+        with Grid(id="param-grid"):
+            for field in FIELDS:
+                yield Label(field.label, classes="param-label")
+                yield Input(
+                    format_value(getattr(_DEFAULTS, field.name)),
+                    placeholder="random" if field.blank_is_none else "",
+                    type="integer" if field.kind is int else "number",
+                    validators=[FieldValidator(field, self.parsed_values)],
+                    id=f"param-{field.name}",  # _FIELDS_BY_ID
+                    tooltip=field.hint,
+                    compact=True,
+                    select_on_focus=True,
+                )
+        yield Static("", id="param-error")
+
+    def input_for(self, name: str) -> Input:
+        return self.query_one(f"#param-{name}", Input)
+
+    def parsed_values(self) -> dict[str, object]:
+        """The values of the inputs that parse as their type (others are left out)."""
+        values = {}
+        for widget in self.query(Input):  # those mounted so far, while the panel is composed
+            field = _FIELDS_BY_ID[widget.id]
+            try:
+                values[field.name] = parse_field(field, widget.value)
+            except JaxrapError:
+                pass
+        return values
+
+    def sampling_params(self) -> SamplingParams:
+        """The panel's values as SamplingParams; a JaxrapError names the first bad field."""
+        values = {field.name: parse_field(field, self.input_for(field.name).value) for field in FIELDS}
+        return SamplingParams(**values)
+
+    def show_params(self, params: SamplingParams) -> None:
+        """Fill every input from ``params`` (editing an entry of the history)."""
+        for field in FIELDS:
+            self.input_for(field.name).value = format_value(getattr(params, field.name))
+
+    def reset(self) -> None:
+        self.show_params(_DEFAULTS)
+
+    def focus_problem(self, error: JaxrapError) -> None:
+        """Focus the input the error message names (messages start with the field name)."""
+        message = str(error)
+        for field in FIELDS:
+            if message.startswith(f"{field.name} "):
+                self.input_for(field.name).focus()
+                return
+
+    @on(Input.Changed)
+    def _check_all(self, event: Input.Changed) -> None:
+        """Check every input again (one value can fix or break another) and show the first
+        problem of the whole set."""
+        for field in FIELDS:
+            widget = self.input_for(field.name)
+            widget.validate(widget.value)
+        try:
+            self.sampling_params()
+        except JaxrapError as error:
+            self.query_one("#param-error", Static).update(str(error))
+            self.add_class("-invalid")
+        else:
+            self.query_one("#param-error", Static).update("")
+            self.remove_class("-invalid")
+

@@ -1,0 +1,464 @@
+"""The terminal studio, driven with Textual's Pilot: a real tiny model streams into the history,
+Esc stops it, the panel's values are used and refused when out of range, the history survives
+a restart and replays exactly, export writes Markdown; snapshots of the three screens.
+
+Tests that only look at the screen use a stand-in engine (fixed model info, canned text), so
+their snapshots do not depend on the machine; generation tests load the real tiny model (the
+decoder compiles once per session, then every app reuses jax's compilation cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import jax
+import pytest
+
+from jaxrap.compile_cache import ENV_VAR
+from jaxrap.errors import JaxrapError
+from jaxrap.sample.params import SamplingParams
+from jaxrap.tui.app import StudioApp
+from jaxrap.tui.engine import ModelInfo, describe_device, load_engine, params_to_record
+from jaxrap.tui.history import DATA_DIR_ENV, History, HistoryEntry
+from jaxrap.tui.screens.help import HelpScreen
+from jaxrap.tui.screens.no_model import NoModelScreen
+from jaxrap.tui.screens.studio import StudioScreen
+from jaxrap.tui.widgets.history_view import RHYME_COLOURS, EntryCard, HistoryView
+from jaxrap.tui.widgets.params_panel import ParamsPanel
+from jaxrap.tui.widgets.status_line import StatusLine
+
+SIZE = (110, 34)
+STAND_IN = "runs/tiny_cpu"  # the model name the stand-in engine reports (not a real path)
+QUATRAIN = "\nLe béton m'a appris la patience\nOn rêvait de partir au bout du globe\nLe bitume m'a volé mon enfance"
+
+
+class StandInEngine:
+    """Fixed model info; streams ``text`` in pieces, or waits (``hold``) until cancelled."""
+
+    info = ModelInfo(STAND_IN, 300, "cpu")
+
+    def __init__(self, text: str = QUATRAIN, hold: bool = False):
+        self.text, self.hold = text, hold
+
+    def stream(self, prompt, params, cancel):
+        for start in range(0, len(self.text), 9):
+            yield self.text[start : start + 9]
+        while self.hold and not cancel.wait(0.01):
+            pass
+
+
+def stand_in(engine: StandInEngine | None = None):
+    return lambda model, progress: engine or StandInEngine()
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """History and exports in a temporary data dir; a working directory without runs/; no
+    persistent compilation cache in the user's cache directory."""
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
+    monkeypatch.setenv(ENV_VAR, "")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def utc(monkeypatch):
+    """Card headers show local time: pin it for snapshots."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def drive(app: StudioApp, scenario, message_hook=None) -> None:
+    """Run ``scenario(pilot)`` in the app, headless, at SIZE."""
+
+    async def main():
+        async with app.run_test(size=SIZE, message_hook=message_hook) as pilot:
+            await settle(pilot)
+            await scenario(pilot)
+
+    asyncio.run(main())
+
+
+async def settle(pilot) -> None:
+    """Wait until every worker (model loading, generation) is done and the screen is drawn."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def seeded_entry(output: str, prompt: str = "J'ai traîné dans le hall jusqu'à l'aube", **params) -> HistoryEntry:
+    return HistoryEntry(
+        prompt=prompt,
+        output=output,
+        params=params_to_record(SamplingParams(seed=7, **params)),
+        model=STAND_IN,
+        step=300,
+        created="2026-01-02T03:04:05+00:00",
+    )
+
+
+def notifications(app: StudioApp) -> list[str]:
+    return [notification.message for notification in app._notifications]
+
+
+# --- start-up, no model -------------------------------------------------------------------
+
+
+def test_the_ui_modules_do_not_import_jax():
+    code = "import sys, jaxrap.tui.app, jaxrap.cli.tui; assert 'jax' not in sys.modules and 'transformers' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_jaxrap_tui_and_tui_py_take_the_same_arguments():
+    from jaxrap.cli import build_parser
+    from jaxrap.cli import tui as tui_command
+
+    args = build_parser().parse_args(["tui", "--model", "runs/tiny_cpu"])
+    assert (args.run, args.model) == (tui_command.run, "runs/tiny_cpu")
+    script = Path(__file__).resolve().parents[1] / "tui.py"
+    shown = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, check=True)
+    assert "--model" in shown.stdout and "training run directory" in shown.stdout
+
+
+@pytest.mark.parametrize(
+    "model,reason",
+    [
+        (None, "No model given"),
+        ("./nowhere/model", "no such directory"),
+        ("pyproject.toml", "is a file"),
+    ],
+)
+def test_without_a_usable_model_a_screen_says_what_is_missing(tmp_path, model, reason):
+    (tmp_path / "pyproject.toml").write_text("")
+
+    async def scenario(pilot):
+        assert isinstance(pilot.app.screen, NoModelScreen)
+        text = str(pilot.app.screen.query_one("#no-model-reason").content)
+        assert reason in text
+        assert "jaxrap train --config configs/tiny_cpu.yaml" in str(pilot.app.screen.query_one("#no-model-help").content)
+
+    drive(StudioApp(model, load_engine=stand_in()), scenario)
+
+
+def test_a_directory_that_is_no_model_is_named_and_a_typed_path_opens_the_studio(tmp_path):
+    (tmp_path / "empty").mkdir()
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+
+    async def scenario(pilot):
+        reason = pilot.app.screen.query_one("#no-model-reason")
+        assert "neither a training run" in str(reason.content)
+        await pilot.press(*"./nope", "enter")  # not a directory, not a hub id: refused in place
+        assert isinstance(pilot.app.screen, NoModelScreen)
+        pilot.app.screen.query_one("#model-path").value = str(model)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, StudioScreen)
+        assert pilot.app.screen.query_one(StatusLine).state == "ready"
+
+    drive(StudioApp(str(tmp_path / "empty"), load_engine=stand_in()), scenario)
+
+
+@pytest.mark.parametrize("failure", [JaxrapError("runs/x/checkpoints: no checkpoints yet"), RuntimeError("boom")])
+def test_a_model_that_fails_to_load_gives_the_no_model_screen_not_a_traceback(failure):
+    def failing_loader(model, progress):
+        progress("loading the weights")
+        raise failure
+
+    async def scenario(pilot):
+        assert isinstance(pilot.app.screen, NoModelScreen)
+        text = str(pilot.app.screen.query_one("#no-model-reason").content)
+        assert str(failure) in text
+
+    drive(StudioApp("gpt2", load_engine=failing_loader), scenario)
+
+
+# --- the panel, keys, history display -------------------------------------------------------
+
+
+def test_out_of_range_values_are_refused_with_a_message(data_dir):
+    async def scenario(pilot):
+        panel = pilot.app.screen.query_one(ParamsPanel)
+        top_p = panel.input_for("top_p")
+        top_p.value = "3"
+        await pilot.pause()
+        assert not top_p.is_valid
+        assert "top_p must be in (0, 1]" in str(panel.query_one("#param-error").content)
+        await pilot.click("#prompt")
+        await pilot.press(*"Le soir tombe", "enter")
+        await settle(pilot)
+        assert len(pilot.app.screen.query(EntryCard)) == 0
+        assert any("top_p must be in (0, 1]" in message for message in notifications(pilot.app))
+        assert pilot.app.screen.focused is top_p  # the bad field is focused for fixing
+
+        top_p.value = "0.9"
+        min_tokens = panel.input_for("min_new_tokens")
+        min_tokens.value = "300"  # above max tokens: a problem of the combination
+        await pilot.pause()
+        assert not min_tokens.is_valid and panel.input_for("max_new_tokens").is_valid
+        assert "min_new_tokens (300) must not exceed max_new_tokens (256)" in str(panel.query_one("#param-error").content)
+        panel.input_for("max_new_tokens").value = "400"  # fixing the other field clears it
+        await pilot.pause()
+        assert min_tokens.is_valid and str(panel.query_one("#param-error").content) == ""
+        assert panel.sampling_params() == SamplingParams(min_new_tokens=300, max_new_tokens=400, top_p=0.9)
+        assert not History.for_model(STAND_IN).path.exists()
+
+    drive(StudioApp(STAND_IN, load_engine=stand_in()), scenario)
+
+
+def test_f1_lists_every_binding_and_the_palette_lists_the_actions():
+    async def scenario(pilot):
+        studio = pilot.app.screen
+        commands = {command.title for command in pilot.app.get_system_commands(studio)}
+        assert {"Stop", "Regenerate", "Export", "Replay", "Copy", "Edit", "Keys"} <= commands
+        await pilot.press("f1")
+        assert isinstance(pilot.app.screen, HelpScreen)
+        rows = pilot.app.screen.rows
+        keys = {row[0] for row in rows}
+        assert {"esc", "^r", "^s", "f1", "^p", "⏎", "r", "c", "e"} <= keys
+        assert {binding.description for binding in [*StudioScreen.BINDINGS, *HistoryView.BINDINGS]} <= {row[1] for row in rows}
+        await pilot.press("escape")
+        assert pilot.app.screen is studio
+
+    drive(StudioApp(STAND_IN, load_engine=stand_in()), scenario)
+
+
+def test_cards_colour_rhymes_and_warn_when_the_output_loops(data_dir):
+    history = History.for_model(STAND_IN)
+    history.append(seeded_entry(QUATRAIN))
+    history.append(seeded_entry("\nJ'm'arrache" + ", j'm'arrache" * 6, prompt="Sur le mic"))
+
+    async def scenario(pilot):
+        quatrain, looping = pilot.app.screen.query(EntryCard)
+        assert quatrain.loop is None and not quatrain.query_one(".entry-warning").display
+        rhyme_styles = {quatrain.get_component_rich_style(f"entry-card--rhyme-{k}") for k in range(RHYME_COLOURS)}
+        rhymed = [span for span in quatrain._lyrics().spans if span.style in rhyme_styles]
+        assert len(rhymed) == 4  # aube/globe, patience/enfance
+        assert looping.loop is not None and looping.loop.unit == "j m arrache"
+        assert looping.query_one(".entry-warning").display
+        assert "Loop from bar 2" in str(looping.query_one(".entry-warning").content)
+
+    drive(StudioApp(STAND_IN, load_engine=stand_in()), scenario)
+
+
+def test_escape_stops_at_once_even_while_the_engine_is_busy(data_dir):
+    async def scenario(pilot):
+        await pilot.press(*"Le soir tombe", "enter")
+        await pilot.pause(0.1)
+        card = pilot.app.screen.query_one(EntryCard)
+        assert card.live and card.entry.output == QUATRAIN  # all streamed, the engine still busy
+        await pilot.press("escape")
+        assert not card.live and card.entry.stopped
+        await settle(pilot)  # the worker returns: cancel reached the engine
+        (saved,) = History.for_model(STAND_IN).load()
+        assert saved.stopped and saved.output == QUATRAIN
+        assert "stopped" in pilot.app.screen.query_one(StatusLine).state
+
+    drive(StudioApp(STAND_IN, load_engine=stand_in(StandInEngine(hold=True))), scenario)
+
+
+def test_quitting_mid_generation_keeps_the_text_so_far(data_dir):
+    async def scenario(pilot):
+        await pilot.press(*"Le soir tombe", "enter")
+        await pilot.pause(0.1)
+        assert pilot.app.screen.query_one(EntryCard).live
+
+    drive(StudioApp(STAND_IN, load_engine=stand_in(StandInEngine(hold=True))), scenario)
+    (saved,) = History.for_model(STAND_IN).load()
+    assert saved.stopped and saved.output == QUATRAIN
+
+
+def test_copy_puts_the_highlighted_entry_on_the_clipboard(data_dir):
+    History.for_model(STAND_IN).append(seeded_entry(QUATRAIN))
+
+    async def scenario(pilot):
+        pilot.app.screen.query_one(HistoryView).focus()
+        await pilot.press("c")
+        assert pilot.app.clipboard == "J'ai traîné dans le hall jusqu'à l'aube" + QUATRAIN
+
+    drive(StudioApp(STAND_IN, load_engine=stand_in()), scenario)
+
+
+# --- snapshots --------------------------------------------------------------------------------
+
+
+async def _steady(pilot) -> None:
+    await settle(pilot)
+    for widget in pilot.app.screen.query("Input"):
+        widget.cursor_blink = False
+    await pilot.pause()
+
+
+def test_snapshot_main_screen(snap_compare, data_dir, utc):
+    history = History.for_model(STAND_IN)
+    history.append(seeded_entry(QUATRAIN))
+    history.append(seeded_entry("\nJ'm'arrache" + ", j'm'arrache" * 6, prompt="Sur le mic", temperature=1.2))
+    assert snap_compare(StudioApp(STAND_IN, load_engine=stand_in()), terminal_size=SIZE, run_before=_steady)
+
+
+def test_snapshot_help_screen(snap_compare):
+    assert snap_compare(StudioApp(STAND_IN, load_engine=stand_in()), terminal_size=SIZE, run_before=_steady, press=["f1"])
+
+
+def test_snapshot_no_model_screen(snap_compare):
+    assert snap_compare(StudioApp(None, load_engine=stand_in()), terminal_size=SIZE, run_before=_steady)
+
+
+# --- generation with the real tiny model --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_lyrics_model_dir) -> str:
+    """The tiny random-init model, its decoder compiled once for this module."""
+    load_engine(str(tiny_lyrics_model_dir), progress=lambda stage: None)
+    return str(tiny_lyrics_model_dir)
+
+
+def set_params(pilot, **values) -> None:
+    panel = pilot.app.screen.query_one(ParamsPanel)
+    for name, value in values.items():
+        panel.input_for(name).value = str(value)
+
+
+def test_a_prompt_streams_into_the_history_and_is_saved(tiny_model, data_dir):
+    streamed: list[str] = []
+    stages: list[str] = []
+
+    def spy(message):
+        if isinstance(message, StudioScreen.Streamed):
+            streamed.append(message.text)
+        elif isinstance(message, StudioScreen.ModelProgress):
+            stages.append(message.stage)
+
+    async def scenario(pilot):
+        status = pilot.app.screen.query_one(StatusLine)
+        assert stages == ["starting jax", "loading the model", "compiling the decoder"]  # shown while loading
+        assert status.state == "ready" and status.step is None
+        assert status.device == describe_device(jax.devices()[0])
+        set_params(pilot, max_new_tokens=60, seed=3)
+        await pilot.click("#prompt")
+        await pilot.press(*"Le soir / tombe", "enter")
+        await settle(pilot)
+        card = pilot.app.screen.query_one(EntryCard)
+        assert len(streamed) > 1 and "".join(streamed) == card.entry.output  # chunk by chunk
+        assert card.entry.prompt == "Le soir\ntombe"  # " / " separates bars
+        (saved,) = History.for_model(tiny_model).load()
+        assert saved == card.entry and not saved.stopped
+        assert saved.params == params_to_record(SamplingParams(max_new_tokens=60, seed=3))
+        assert status.state.startswith("ready")
+
+    drive(StudioApp(tiny_model), scenario, message_hook=spy)
+
+
+def test_the_panel_values_are_the_ones_used(tiny_model, data_dir):
+    async def scenario(pilot):
+        set_params(pilot, max_new_tokens=5, seed=1234, temperature=0.5, top_k=20)
+        await pilot.click("#prompt")
+        await pilot.press(*"Frère", "enter")
+        await settle(pilot)
+        card = pilot.app.screen.query_one(EntryCard)
+        params = SamplingParams(max_new_tokens=5, seed=1234, temperature=0.5, top_k=20)
+        assert card.entry.params == params_to_record(params)
+        assert "seed 1234" in str(card.query_one(".entry-header").content)
+        engine = pilot.app.screen.engine
+        assert card.entry.output == "".join(engine.stream("Frère", params, threading.Event()))
+
+    drive(StudioApp(tiny_model), scenario)
+
+
+def test_a_request_beyond_the_context_is_cut_with_a_notification(tiny_model, data_dir):
+    async def scenario(pilot):
+        set_params(pilot, max_new_tokens=500, seed=1)  # the tiny model has 128 positions
+        await pilot.click("#prompt")
+        await pilot.press(*"Encore", "enter")
+        await settle(pilot)
+        assert any("does not fit the model's context" in message for message in notifications(pilot.app))
+        assert pilot.app.screen.query_one(StatusLine).state.startswith("ready")
+
+    drive(StudioApp(tiny_model), scenario)
+
+
+def slowed_down(model, progress):
+    """The real engine, 50 ms per streamed piece: a generation long enough to stop by hand."""
+    engine = load_engine(model, progress)
+    stream = engine.stream
+
+    def slow_stream(prompt, params, cancel):
+        for text in stream(prompt, params, cancel):
+            time.sleep(0.05)
+            yield text
+
+    engine.stream = slow_stream
+    return engine
+
+
+def test_escape_stops_a_long_generation(tiny_model, data_dir):
+    async def scenario(pilot):
+        set_params(pilot, max_new_tokens=120, seed=3)
+        await pilot.click("#prompt")
+        await pilot.press(*"Encore", "enter")
+        card = pilot.app.screen.query_one(EntryCard)
+        while not card.entry.output:
+            await pilot.pause(0.02)
+        await pilot.press("escape")
+        assert not card.live and card.entry.stopped  # at once, not after the worker returns
+        stopped_at = time.monotonic()
+        await settle(pilot)
+        assert time.monotonic() - stopped_at < 1.0  # the worker saw the cancel within a chunk
+        (saved,) = History.for_model(tiny_model).load()
+        assert saved.stopped and saved.output == card.entry.output
+        full = "".join(pilot.app.screen.engine.stream("Encore", SamplingParams(max_new_tokens=120, seed=3), threading.Event()))
+        assert full.startswith(saved.output) and len(saved.output) < len(full)
+
+    drive(StudioApp(tiny_model, load_engine=slowed_down), scenario)
+
+
+def test_history_survives_a_restart_replays_exactly_and_regenerates(tiny_model, data_dir):
+    async def first_session(pilot):
+        set_params(pilot, max_new_tokens=40, seed=11)
+        await pilot.click("#prompt")
+        await pilot.press(*"On roule", "enter")
+        await settle(pilot)
+
+    drive(StudioApp(tiny_model), first_session)
+    (original,) = History.for_model(tiny_model).load()
+
+    async def second_session(pilot):
+        view = pilot.app.screen.query_one(HistoryView)
+        (card,) = pilot.app.screen.query(EntryCard)
+        assert card.entry == original
+        view.focus()
+        await pilot.press("r")  # replay: same parameters, same seed
+        await settle(pilot)
+        await pilot.press("ctrl+r")  # regenerate: a new seed
+        await settle(pilot)
+
+    drive(StudioApp(tiny_model), second_session)
+    _, replayed, regenerated = History.for_model(tiny_model).load()
+    assert (replayed.prompt, replayed.params, replayed.output) == (original.prompt, original.params, original.output)
+    assert regenerated.params["seed"] != original.params["seed"]
+    assert {**regenerated.params, "seed": 11} == original.params
+
+
+def test_export_writes_markdown_and_shows_the_path(tiny_model, data_dir):
+    async def scenario(pilot):
+        set_params(pilot, max_new_tokens=20, seed=5)
+        await pilot.click("#prompt")
+        await pilot.press(*"Mon quartier", "enter")
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        (exported,) = (data_dir / "exports").glob("*.md")
+        assert any(str(exported) in message for message in notifications(pilot.app))
+        entry = pilot.app.screen.query_one(EntryCard).entry
+        assert f"```text\n{entry.prompt}{entry.output}\n```" in exported.read_bytes().decode()  # \r kept as is
+
+    drive(StudioApp(tiny_model), scenario)
