@@ -109,6 +109,8 @@ def test_sigterm_saves_and_exits_0_then_the_rerun_resumes(stopped_run):
     assert f"resumed from checkpoint {stopped_at}" in resumed.stdout
     assert "holds no prepared corpus" not in resumed.stdout and "training a" not in resumed.stdout
     assert "validation loss" in resumed.stdout and f"at step {stopped_at + 3}" in resumed.stdout
+    assert f"--- sample 3 (step {stopped_at + 3}) ---" in resumed.stdout  # bars from the trained model
+    assert "--- sample" not in output  # a stopped run saves and exits without sampling
     assert _metrics_lines(stopped_run["run_dir"]) == stopped_at + 3
 
 

@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--run-dir", type=Path, help=f"run directory (default: {DEFAULT_RUNS_DIR}/<config name>)")
     parser.add_argument("--source", help="CSV path or URL to prepare data.path from when it holds no corpus")
+    parser.add_argument("--samples", type=int, default=3, help="sample songs to print when training ends (default 3; 0: none)")
     group = parser.add_argument_group("multi-process runs (every process runs the same command)")
     group.add_argument("--distributed", action="store_true", help="join a multi-host job found in the environment (Cloud TPU pod slice, SLURM)")
     group.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0, for a job started by hand")
@@ -50,6 +51,8 @@ def resolve(args: argparse.Namespace):
     run_dir = args.run_dir or DEFAULT_RUNS_DIR / config_path.stem
     if (args.coordinator is None) != (args.num_processes is None) or (args.coordinator is None) != (args.process_id is None):
         raise JaxrapError("--coordinator, --num-processes and --process-id go together")
+    if args.samples < 0:
+        raise JaxrapError(f"--samples must be 0 or more, got {args.samples}")
     return load_config(config_path, args.overrides), run_dir
 
 
@@ -82,8 +85,21 @@ def run(args: argparse.Namespace) -> int:
     if result.eval_loss is not None:
         say(f"validation loss {result.eval_loss:.4f} (perplexity {result.eval_perplexity:.2f}) at step {result.step}")
     say(f"checkpoints in {run.checkpoints_dir}; metrics in {run.metrics_file}; TensorBoard: tensorboard --logdir {run.tensorboard_dir}")
-    # INTEGRATION POINT (issue 4, sampler): print a few sample bars of the trained model here,
-    # through jaxrap.sample's streaming API once it lands (load with jaxrap.rundir.load_run_model).
+    if leader and args.samples:
+        print_samples(run.path, args.samples, seed=config.train.seed, say=say)
     say(f"export to Hugging Face format: jaxrap export --run-dir {run.path} --out models/{run.path.name}")
     return 0
+
+
+def print_samples(run_dir: Path, count: int, *, seed: int, say) -> None:
+    """A few bars of new songs from the run's newest checkpoint (the shipped sampling preset)."""
+    from jaxrap.sample.generator import Generator
+    from jaxrap.sample.params import SamplingParams
+
+    generator = Generator.load(run_dir)
+    max_new_tokens = min(96, generator.config.n_positions - 1)  # room for the end-of-song context token
+    params = SamplingParams(num_samples=count, max_bars=4, max_new_tokens=max_new_tokens, seed=seed)
+    for index, text in enumerate(generator.generate("", params), start=1):  # "": a new song, from end-of-song
+        say(f"--- sample {index} (step {generator.step}) ---")
+        say(text.strip("\n"))
 
