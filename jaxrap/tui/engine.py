@@ -20,6 +20,7 @@ class ModelInfo:
     name: str  # as the user gave it (--model)
     step: int | None  # the checkpoint step of a training run; None for a Hugging Face model
     device: str  # where it runs: "cpu", "gpu (NVIDIA H200)"
+    context: int  # n_positions: prompt and generated tokens together
 
 
 class Engine(Protocol):
@@ -50,7 +51,8 @@ def load_engine(model: str, progress: Progress) -> Engine:
     progress("compiling the decoder")
     for _ in generator.stream("\n", SamplingParams(max_new_tokens=2, seed=0)):
         pass
-    return SamplerEngine(generator, ModelInfo(model, generator.step, describe_device(jax.devices()[0])))
+    device = describe_device(jax.devices()[0])
+    return SamplerEngine(generator, ModelInfo(model, generator.step, device, generator.config.n_positions))
 
 
 def describe_device(device) -> str:

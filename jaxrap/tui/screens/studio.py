@@ -136,6 +136,7 @@ class StudioScreen(Screen):
     def on_studio_screen_model_ready(self, message: ModelReady) -> None:
         status = self.query_one(StatusLine)
         status.step, status.device = message.info.step, message.info.device
+        self.query_one(ParamsPanel).fit_context(message.info.context)
         if self._live is None:
             status.set_state("ready")
         else:  # a prompt sent during loading: its entry gets the step it is generated with

@@ -142,8 +142,13 @@ class ParamsPanel(VerticalGroup):
         for field in FIELDS:
             self.input_for(field.name).value = format_value(getattr(params, field.name))
 
-    def reset(self) -> None:
-        self.show_params(_DEFAULTS)
+    def fit_context(self, context: int) -> None:
+        """Leave room for a prompt in a model with a short context (``context`` positions): the
+        sampler keeps max tokens and cuts the prompt, so a default max tokens above half the
+        context becomes half of it. A value the user typed stays."""
+        widget = self.input_for("max_new_tokens")
+        if widget.value == format_value(_DEFAULTS.max_new_tokens) and _DEFAULTS.max_new_tokens > context // 2:
+            widget.value = str(context // 2)
 
     def focus_problem(self, error: JaxrapError) -> None:
         """Focus the input the error message names (messages start with the field name)."""
