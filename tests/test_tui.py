@@ -224,7 +224,7 @@ def test_f1_lists_every_binding_and_the_palette_lists_the_actions():
         assert isinstance(pilot.app.screen, HelpScreen)
         rows = pilot.app.screen.rows
         keys = {row[0] for row in rows}
-        assert {"esc", "^r", "^s", "f1", "^p", "⏎", "r", "c", "e"} <= keys
+        assert {"esc", "^r", "^s", "f1", "^p", "⏎", "r", "c", "e ⏎"} <= keys
         assert {binding.description for binding in [*StudioScreen.BINDINGS, *HistoryView.BINDINGS]} <= {row[1] for row in rows}
         await pilot.press("escape")
         assert pilot.app.screen is studio
@@ -277,13 +277,27 @@ def test_quitting_mid_generation_keeps_the_text_so_far(data_dir):
     assert saved.stopped and saved.output == QUATRAIN
 
 
-def test_copy_puts_the_highlighted_entry_on_the_clipboard(data_dir):
-    History.for_model(STAND_IN).append(seeded_entry(QUATRAIN))
+def test_copy_and_edit_use_the_highlighted_entry(data_dir):
+    history = History.for_model(STAND_IN)
+    history.append(seeded_entry(QUATRAIN))
+    history.append(seeded_entry("\nsuite", prompt="Sur le mic\nle soir", temperature=1.2, max_bars=4))
+    lyrics = "J'ai traîné dans le hall jusqu'à l'aube" + QUATRAIN
 
     async def scenario(pilot):
-        pilot.app.screen.query_one(HistoryView).focus()
-        await pilot.press("c")
-        assert pilot.app.clipboard == "J'ai traîné dans le hall jusqu'à l'aube" + QUATRAIN
+        view = pilot.app.screen.query_one(HistoryView)
+        view.focus()
+        await pilot.press("up", "c")  # the newest is highlighted; up goes to the first
+        assert pilot.app.clipboard == lyrics
+        pilot.app.copy_to_clipboard("")
+        (copy,) = [command for command in pilot.app.get_system_commands(pilot.app.screen) if command.title == "Copy"]
+        await copy.callback()  # the same action from the command palette
+        assert pilot.app.clipboard == lyrics
+
+        await pilot.press("down", "enter")  # or e
+        prompt = pilot.app.screen.query_one("#prompt")
+        assert prompt.value == "Sur le mic / le soir" and pilot.app.screen.focused is prompt
+        panel = pilot.app.screen.query_one(ParamsPanel)
+        assert panel.sampling_params() == SamplingParams(seed=7, temperature=1.2, max_bars=4)
 
     drive(StudioApp(STAND_IN, load_engine=stand_in()), scenario)
 

@@ -8,6 +8,7 @@ worker once the window is up (see ``jaxrap.tui.engine``).
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Iterable
 from functools import partial
@@ -65,10 +66,14 @@ class StudioApp(App[None]):
             ("history", HistoryView.BINDINGS),
         )
         return [
-            (self.get_key_display(binding), binding.description, where, binding.tooltip)
+            (self.keys_display(binding), binding.description, where, binding.tooltip)
             for where, bindings in sources
             for binding in bindings
         ]
+
+    def keys_display(self, binding: Binding) -> str:
+        """"e ⏎" for a binding of "e,enter"."""
+        return " ".join(self.get_key_display(dataclasses.replace(binding, key=key)) for key in binding.key.split(","))
 
     def action_show_keys(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -272,10 +272,6 @@ class StudioScreen(Screen):
         prompt.value = entry.prompt.replace("\n", BAR_SEPARATOR)
         prompt.focus()
 
-    @on(HistoryView.Selected)
-    def _edit_selected(self) -> None:
-        self.action_edit_entry()
-
     def action_export(self) -> None:
         if not self.entries:
             self.notify("Nothing to export yet.", severity="warning")

@@ -142,10 +142,9 @@ class HistoryView(ListView):
     BINDINGS = [
         Binding("up", "cursor_up", "Previous", show=False, tooltip="Highlight the entry above."),
         Binding("down", "cursor_down", "Next", show=False, tooltip="Highlight the entry below."),
-        Binding("enter", "select_cursor", "Edit", show=False, tooltip="Same as e."),
         Binding("r", "screen.replay", "Replay", tooltip="Run the highlighted entry again with the same seed: the same text."),
         Binding("c", "screen.copy_entry", "Copy", tooltip="Copy the highlighted entry's lyrics to the clipboard."),
-        Binding("e", "screen.edit_entry", "Edit", tooltip="Put the highlighted entry's prompt and parameters back in the panel."),
+        Binding("e,enter", "screen.edit_entry", "Edit", tooltip="Put the highlighted entry's prompt and parameters back in the panel."),
     ]
 
     def show_entries(self, entries: list[HistoryEntry]) -> None:
