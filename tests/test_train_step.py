@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -52,14 +54,17 @@ def test_loss_is_transformers_token_weighted_mean(tiny_config, torch_reference):
     np.testing.assert_allclose(float(loss_sum / count), expected.item(), rtol=1e-5)
 
 
-def test_eval_step_sums_match_loss_sums(deterministic_config):
+def test_eval_step_counts_real_targets_only(deterministic_config):
     _, params = gpt2.build(deterministic_config)
     forward = make_forward(deterministic_config, "float32")
-    batch = _windows(deterministic_config, 2, seed=1, masked_tail=[0, 16])  # a fully padded row
-    result = jax.jit(lambda p, b: eval_step(p, b, forward=forward))(params, batch)
-    loss_sum, count = loss_sums(forward, params, batch, None)
-    assert float(result[1]) == float(count) == T
-    np.testing.assert_allclose(float(result[0]), float(loss_sum), rtol=1e-6)
+    evaluate = jax.jit(lambda p, b: eval_step(p, b, forward=forward))
+    row = _windows(deterministic_config, 1, seed=1, masked_tail=[0])
+    padded = {k: np.concatenate([v, v]) for k, v in row.items()}
+    padded["loss_mask"][1] = 0  # a padding row, as EvalBatches fills the last batch
+    doubled = {k: np.concatenate([v, v]) for k, v in row.items()}
+    (padded_sum, padded_count), (doubled_sum, doubled_count) = evaluate(params, padded), evaluate(params, doubled)
+    assert float(padded_count) == T and float(doubled_count) == 2 * T
+    np.testing.assert_allclose(float(doubled_sum), 2 * float(padded_sum), rtol=1e-6)
 
 
 def test_accumulating_k_micro_batches_equals_one_batch_of_k_times_b(deterministic_config):
@@ -85,7 +90,25 @@ def test_accumulating_k_micro_batches_equals_one_batch_of_k_times_b(deterministi
     assert int(state_3["step"]) == 1
 
 
-def test_weight_decay_applies_to_kernels_only(deterministic_config):
+LR, WD = 0.1, 0.5
+
+
+@pytest.fixture(scope="module")
+def adamw_step(deterministic_config):
+    """A jitted AdamW train_step (constant lr, strong decay), shared by the tests below."""
+    optimizer, schedule = make_optimizer(OptimConfig(lr=LR, warmup_steps=0, schedule="constant", weight_decay=WD), 10)
+    steps = {
+        dtype: jax.jit(partial(train_step, forward=make_forward(deterministic_config, dtype), optimizer=optimizer, schedule=schedule))
+        for dtype in ("float32", "bfloat16")
+    }
+
+    def run(params, batch, dtype):
+        return steps[dtype](init_state(params, optimizer, seed=0), {k: v[None] for k, v in batch.items()})
+
+    return run
+
+
+def test_weight_decay_applies_to_kernels_only(deterministic_config, adamw_step):
     _, params = gpt2.build(deterministic_config)
     mask = decay_mask(params)
     decayed = {jax.tree_util.keystr(path) for path, flag in jax.tree_util.tree_leaves_with_path(mask) if flag}
@@ -94,16 +117,10 @@ def test_weight_decay_applies_to_kernels_only(deterministic_config):
 
     # With every target masked the gradient is zero, so Adam moves nothing and only decoupled
     # weight decay acts: kernels shrink by lr * wd, everything else stays put.
-    lr, wd = 0.1, 0.5
-    optimizer, schedule = make_optimizer(OptimConfig(lr=lr, warmup_steps=0, schedule="constant", weight_decay=wd), 10)
-    forward = make_forward(deterministic_config, "float32")
-    batch = _windows(deterministic_config, 2, seed=3, masked_tail=[T, T])
-    state, _ = jax.jit(lambda s, b: train_step(s, b, forward=forward, optimizer=optimizer, schedule=schedule))(
-        init_state(params, optimizer, seed=0), {k: v[None] for k, v in batch.items()}
-    )
+    state, _ = adamw_step(params, _windows(deterministic_config, 2, seed=3, masked_tail=[T, T]), "float32")
 
     def check(path, before, after, decays):
-        expected = before * (1 - lr * wd) if decays else before
+        expected = before * (1 - LR * WD) if decays else before
         np.testing.assert_allclose(after, expected, rtol=1e-6, err_msg=jax.tree_util.keystr(path))
 
     jax.tree_util.tree_map_with_path(check, params, state["params"], mask)
@@ -122,15 +139,12 @@ def test_schedule_warms_up_linearly_then_decays_to_the_end_ratio():
     np.testing.assert_allclose(float(short(9)), 1.0, rtol=1e-6)
 
 
-def test_bfloat16_compute_keeps_float32_master_weights(deterministic_config):
-    optimizer, schedule = make_optimizer(OptimConfig(lr=1e-3), 10)
+def test_bfloat16_compute_keeps_float32_master_weights(deterministic_config, adamw_step):
     _, params = gpt2.build(deterministic_config)
-    batch = {k: v[None] for k, v in _windows(deterministic_config, 2, seed=4, masked_tail=[0, 3]).items()}
+    batch = _windows(deterministic_config, 2, seed=4, masked_tail=[0, 3])
     losses = {}
     for dtype in ("float32", "bfloat16"):
-        forward = make_forward(deterministic_config, dtype)
-        step = jax.jit(lambda s, b: train_step(s, b, forward=forward, optimizer=optimizer, schedule=schedule))
-        state, metrics = step(init_state(params, optimizer, seed=0), batch)
+        state, metrics = adamw_step(params, batch, dtype)
         assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(state["params"]))
         losses[dtype] = float(metrics["loss"])
     assert np.isfinite(losses["bfloat16"])
