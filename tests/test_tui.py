@@ -10,6 +10,7 @@ decoder compiles once per session, then every app reuses jax's compilation cache
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 import sys
 import threading
@@ -277,16 +278,21 @@ def test_quitting_mid_generation_keeps_the_text_so_far(data_dir):
     assert saved.stopped and saved.output == QUATRAIN
 
 
-def test_copy_and_edit_use_the_highlighted_entry(data_dir):
+def test_copy_edit_and_replay_use_the_highlighted_entry(data_dir):
     history = History.for_model(STAND_IN)
     history.append(seeded_entry(QUATRAIN))
     history.append(seeded_entry("\nsuite", prompt="Sur le mic\nle soir", temperature=1.2, max_bars=4))
+    edited_by_hand = seeded_entry("\nx")
+    history.append(dataclasses.replace(edited_by_hand, params={**edited_by_hand.params, "top_p": 3}))
     lyrics = "J'ai traîné dans le hall jusqu'à l'aube" + QUATRAIN
 
     async def scenario(pilot):
         view = pilot.app.screen.query_one(HistoryView)
         view.focus()
-        await pilot.press("up", "c")  # the newest is highlighted; up goes to the first
+        await pilot.press("r")  # the newest is highlighted, and its parameters are refused
+        assert any("top_p must be in (0, 1]" in message for message in notifications(pilot.app))
+        assert len(pilot.app.screen.query(EntryCard)) == 3
+        await pilot.press("up", "up", "c")
         assert pilot.app.clipboard == lyrics
         pilot.app.copy_to_clipboard("")
         (copy,) = [command for command in pilot.app.get_system_commands(pilot.app.screen) if command.title == "Copy"]

@@ -243,19 +243,29 @@ class StudioScreen(Screen):
             self.notify("No generation yet: type a prompt and press Enter.", severity="warning")
         return entry
 
+    def _params_of(self, entry: HistoryEntry) -> SamplingParams | None:
+        """The entry's parameters, or None (with a message) for a record edited by hand."""
+        try:
+            return params_from_record(entry.params)
+        except (JaxrapError, TypeError) as error:
+            self.notify(f"this entry's parameters are not valid any more: {error}", severity="error")
+            return None
+
     def action_regenerate(self) -> None:
         entry = self._highlighted()
-        if entry is not None:
-            self.start_generation(entry.prompt, params_from_record(entry.params).replace(seed=None).with_seed())
+        params = entry and self._params_of(entry)
+        if params is not None:
+            self.start_generation(entry.prompt, params.replace(seed=None).with_seed())
 
     def action_replay(self) -> None:
         entry = self._highlighted()
-        if entry is None:
+        params = entry and self._params_of(entry)
+        if params is None:
             return
         step = self.query_one(StatusLine).step
         if entry.step != step and self._engine_ready.is_set():
             self.notify(f"This entry comes from step {entry.step}, the model is at step {step}: the text will differ.", severity="warning")
-        self.start_generation(entry.prompt, params_from_record(entry.params))
+        self.start_generation(entry.prompt, params)
 
     def action_copy_entry(self) -> None:
         entry = self._highlighted()
@@ -265,9 +275,10 @@ class StudioScreen(Screen):
 
     def action_edit_entry(self) -> None:
         entry = self._highlighted()
-        if entry is None:
+        params = entry and self._params_of(entry)
+        if params is None:
             return
-        self.query_one(ParamsPanel).show_params(params_from_record(entry.params))
+        self.query_one(ParamsPanel).show_params(params)
         prompt = self.query_one(PromptInput)
         prompt.value = entry.prompt.replace("\n", BAR_SEPARATOR)
         prompt.focus()
