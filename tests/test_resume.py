@@ -170,3 +170,18 @@ def test_nan_loss_stops_the_run_naming_the_step(tiny_corpus_dir, tiny_tokenizer_
         _train(config, run)
     with Checkpoints(run.checkpoints_dir, read_only=True) as checkpoints:
         assert checkpoints.steps() == []  # nothing non-finite was saved
+
+
+def test_a_run_dir_without_checkpoints_is_rebuilt_from_the_new_config(tiny_corpus_dir, tiny_tokenizer_dir, tmp_path):
+    """A first attempt that died before its first checkpoint must not leave its shape behind."""
+    from jaxrap.model.config import GPT2Config
+    from jaxrap.train.pipeline import ensure_tokenizer, model_from_config
+
+    run = RunDir(tmp_path / "retry")
+    first = _config(tiny_corpus_dir, tiny_tokenizer_dir)
+    tokenizer = ensure_tokenizer(first, run, tiny_corpus_dir, print, reuse=False)
+    run.model_config_file.write_text("{\"n_layer\": 7, \"n_embd\": 16, \"n_head\": 2}")  # the stale attempt
+    retry = _config(tiny_corpus_dir, tiny_tokenizer_dir, "model.shape.n_layer=2")
+    model_config, _ = model_from_config(retry, run, tokenizer, resuming=run.has_checkpoints())
+    assert model_config.n_layer == 2 and model_config.vocab_size == len(tokenizer)
+    assert model_config == GPT2Config(n_layer=2, n_head=2, n_embd=16, n_positions=16).for_tokenizer(tokenizer)

@@ -49,12 +49,14 @@ def run_training(
 
     run = RunDir(Path(run_dir))
     check_resumable(run, config)
+    resuming = run.has_checkpoints()  # else files a failed earlier attempt left are rebuilt
     leader = jax.process_index() == 0
     corpus = _on_leader(lambda: ensure_corpus(config, source, say), "corpus")
     if leader:
         config.save(run.config_file)
-    tokenizer = _on_leader(lambda: ensure_tokenizer(config, run, corpus, say), "tokenizer")
-    model_config, init_params = model_from_config(config, run, tokenizer)
+    # Process 0 makes the tokenizer; the others read what it wrote.
+    tokenizer = _on_leader(lambda: ensure_tokenizer(config, run, corpus, say, reuse=resuming or not leader), "tokenizer")
+    model_config, init_params = model_from_config(config, run, tokenizer, resuming=resuming)
     if leader:
         run.model_config_file.write_text(_hf_json(model_config), encoding="utf-8")
     _barrier("model-config")
@@ -129,15 +131,15 @@ def ensure_corpus(config: RunConfig, source: str | None, say: Callable[[str], No
     return path
 
 
-def ensure_tokenizer(config: RunConfig, run: RunDir, corpus: Path, say: Callable[[str], None]) -> Any:
-    """The run's tokenizer, kept in RUN/tokenizer: reused when there, else loaded or trained.
+def ensure_tokenizer(config: RunConfig, run: RunDir, corpus: Path, say: Callable[[str], None], *, reuse: bool) -> Any:
+    """The run's tokenizer, kept in RUN/tokenizer: reused (``reuse``) when there, else loaded or trained.
 
     ``model.tokenizer`` names one, or null means the pretrained model's own; for a scratch model
     with none, a byte-level BPE of ``data.vocab_size`` is trained on the corpus' train split.
     """
     from jaxrap.data.tokenizer import describe_tokenizer, load_tokenizer, train_tokenizer
 
-    if (run.tokenizer_dir / "tokenizer_config.json").is_file():
+    if reuse and (run.tokenizer_dir / "tokenizer_config.json").is_file():
         return load_tokenizer(run.tokenizer_dir)
     name = config.model.tokenizer or (config.model.init if config.model.init != SCRATCH else None)
     if name is None:
@@ -150,23 +152,20 @@ def ensure_tokenizer(config: RunConfig, run: RunDir, corpus: Path, say: Callable
     return tokenizer
 
 
-def model_from_config(config: RunConfig, run: RunDir, tokenizer: Any) -> tuple[Any, Callable[[], Any]]:
+def model_from_config(config: RunConfig, run: RunDir, tokenizer: Any, *, resuming: bool) -> tuple[Any, Callable[[], Any]]:
     """(GPT2Config, init_params) for the run; init_params runs only when nothing is resumed."""
     from jaxrap.model import gpt2, hf
     from jaxrap.model.config import GPT2Config
 
     init = config.model.init
-    if run.model_config_file.is_file():
-        model_config = GPT2Config.from_file(run.model_config_file)  # resuming: the shape trained so far
+    if resuming:
+        model_config = GPT2Config.from_file(run.model_config_file)  # the shape trained so far
     elif init == SCRATCH:
         shape = config.model.shape
-        eos = tokenizer.eos_token_id
         model_config = GPT2Config(
             n_layer=shape.n_layer, n_head=shape.n_head, n_embd=shape.n_embd, n_positions=shape.n_positions,
             resid_pdrop=shape.dropout, embd_pdrop=shape.dropout, attn_pdrop=shape.dropout,
-            vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos,
-            eos_token_id=eos, pad_token_id=tokenizer.pad_token_id,
-        )
+        ).for_tokenizer(tokenizer)
     else:
         model_config = hf.load_config(hf.resolve_model_dir(init))
     if len(tokenizer) > model_config.vocab_size:
