@@ -91,3 +91,25 @@ def test_bad_values_are_clear_errors(tiny_lyrics_model_dir, capsys, flags, messa
 def test_missing_model_directory_is_a_clear_error(tmp_path, capsys):
     assert generate(tmp_path / "nothing", "--prompt", "x") == 2
     assert "jaxrap: error: " in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_generates_from_a_training_run_directory(tiny_corpus_dir, tiny_tokenizer_dir, tmp_path, capsys):
+    import jax
+
+    from jaxrap.config import MeshConfig, load_config
+    from jaxrap.train.pipeline import run_training
+    from jaxrap.train.sharding import make_mesh
+
+    config = load_config(None, [
+        f"data.path={tiny_corpus_dir}", f"model.tokenizer={tiny_tokenizer_dir}", "data.block_size=32",
+        "model.shape.n_layer=1", "model.shape.n_head=2", "model.shape.n_embd=16", "model.shape.n_positions=32",
+        "train.per_device_batch_size=2", "train.steps=2", "train.eval_every=2", "train.save_every=2",
+    ])
+    run_training(config, tmp_path / "run", trackers=[], say=lambda text: None,
+                 mesh=make_mesh(MeshConfig(), jax.devices()[:1]))
+    generator = Generator.load(tmp_path / "run")
+    assert generator.step == 2
+    assert generate(tmp_path / "run", "--prompt", PROMPT, "--max-new-tokens", "10", "--seed", "2") == 0
+    expected = generator.generate(PROMPT, SamplingParams(max_new_tokens=10, seed=2))[0]
+    assert capsys.readouterr().out == PROMPT + expected
