@@ -11,13 +11,13 @@ Shapes never depend on what a user can change between calls, so nothing recompil
 - every sampling setting, the seed and the number of steps per chunk are traced; only the
   batch size (``num_samples``) is static.
 
-The prefill runs the prompt but its last token; each decode step feeds the newest token of
-the context (first the prompt's last one) and samples the next. So the logit processors and
-the sampler live in one program, ``decode_chunk``: a ``lax.while_loop`` of up to ``steps``
-steps that returns the carried state (donated, so the cache is updated in place) and the
-chunk's tokens, so the host streams text while the next chunk computes. The first chunk is a
-single step, for a short time to first token. Randomness: step t uses
-``fold_in(key(seed), t)``, so tokens do not depend on chunk lengths, process or load.
+``prefill`` caches the prompt and returns the logits of the token after it; ``first_token``
+samples from them (the time to first token is one prompt pass, not a decode step more);
+``decode_chunk`` runs a ``lax.while_loop`` of up to ``steps`` decode steps, each feeding the
+newest token and sampling the next, and returns the carried state (donated, so the cache is
+updated in place) with the chunk's tokens, so the host streams text while the next chunk
+computes. Randomness: step t uses ``fold_in(key(seed), t)``, so tokens do not depend on
+chunk lengths, the process or the machine's load.
 
 Shapes: B samples, P prompt bucket, S cache slots (n_positions), V vocab, K MAX_CHUNK.
 """
@@ -118,9 +118,12 @@ def decode_step(model: gpt2.GPT2, head: jax.Array, cache: DecodeCache, tokens: j
         x = x + block.mlp(block.ln_2(x), None)
         keys.append(layer_keys)
         values.append(layer_values)
-    hidden = model.ln_f(x[:, 0])  # (B, C)
-    logits = (hidden.astype(head.dtype) @ head).astype(jnp.float32)  # as GPT2.lm_head computes them
-    return logits, DecodeCache(tuple(keys), tuple(values), mask)
+    return _lm_head(model.ln_f(x[:, 0]), head), DecodeCache(tuple(keys), tuple(values), mask)
+
+
+def _lm_head(hidden: jax.Array, head: jax.Array) -> jax.Array:
+    """(B, C) final hidden states -> (B, V) float32 logits, as ``GPT2.lm_head`` computes them."""
+    return (hidden.astype(head.dtype) @ head).astype(jnp.float32)
 
 
 def _generate_one(state: DecodeState, logits: jax.Array, params: SamplingArrays) -> tuple[DecodeState, jax.Array]:
@@ -138,28 +141,37 @@ def prefill(
     graphdef: nnx.GraphDef,
     config: GPT2Config,
     params: gpt2.Params,
+    head: jax.Array,  # (C, V) lm_head_kernel(params)
     prompt: jax.Array,  # (1, P) int32, right-padded
     prompt_length: jax.Array,  # () int32, in 1..P
     sampling: SamplingArrays,
     *,
     num_samples: int,
-) -> DecodeState:
-    """Cache the prompt but its last token (which the first decode step feeds), once, for
-    every sample; start the token history."""
+) -> tuple[DecodeState, jax.Array]:
+    """Cache the prompt once for every sample and start the token history: (state, (1, V)
+    logits of the token after the prompt)."""
     model = gpt2.merge(graphdef, params)
     P, S, B = prompt.shape[1], config.n_positions, num_samples
     slots = jnp.arange(P)[None]  # (1, P)
-    cached = slots < prompt_length - 1
-    cache_dtype = params["wte"]["embedding"].dtype
-    _, cache = model.hidden_states(
-        prompt, attention_mask=cached, cache=KVCache.empty(config, 1, P, cache_dtype)
-    )  # positions default to the slots
-    tokens = jnp.zeros((B, S), jnp.int32).at[:, :P].set(jnp.where(slots < prompt_length, prompt, 0))
-    return DecodeState(
-        cache=DecodeCache.from_prefill(cache, cached, B, S),  # pad slots are rewritten by what follows
+    valid = slots < prompt_length
+    hidden, cache = model.hidden_states(
+        prompt, attention_mask=valid, cache=KVCache.empty(config, 1, P, head.dtype)
+    )  # (1, P, C); positions default to the slots
+    last = jax.lax.dynamic_index_in_dim(hidden, prompt_length - 1, axis=1, keepdims=False)  # (1, C)
+    tokens = jnp.zeros((B, S), jnp.int32).at[:, :P].set(jnp.where(valid, prompt, 0))
+    state = DecodeState(
+        cache=DecodeCache.from_prefill(cache, valid, B, S),  # pad slots are rewritten by what follows
         history=TokenHistory.start(tokens, prompt_length, config.vocab_size, sampling),
         done=jnp.zeros((B,), bool),
     )
+    return state, _lm_head(last, head)
+
+
+def first_token(state: DecodeState, logits: jax.Array, sampling: SamplingArrays) -> tuple[DecodeState, jax.Array, jax.Array]:
+    """Each sample's first token from the prefill's logits (1, V): (state, tokens (B, 1), done (B,))."""
+    logits = jnp.broadcast_to(logits, (state.done.shape[0], logits.shape[-1]))  # (B, V)
+    state, token = _generate_one(state, logits, sampling)
+    return state, token[:, None], state.done
 
 
 def decode_chunk(
@@ -195,12 +207,13 @@ def decode_chunk(
 
 
 @functools.cache
-def _jitted(graphdef: nnx.GraphDef, config: GPT2Config) -> tuple[Callable, Callable]:
-    """prefill and decode_chunk jitted for one model structure, shared by every DecodeModel of
-    it. Bound here rather than passed as static arguments: hashing a GraphDef at every call
-    costs milliseconds, as much as decoding a few tokens of a small model."""
+def _jitted(graphdef: nnx.GraphDef, config: GPT2Config) -> tuple[Callable, Callable, Callable]:
+    """prefill, first_token and decode_chunk jitted for one model structure, shared by every
+    DecodeModel of it. Bound here rather than passed as static arguments: hashing a GraphDef
+    at every call costs milliseconds, as much as decoding a few tokens of a small model."""
     return (
         jax.jit(functools.partial(prefill, graphdef, config), static_argnames=("num_samples",)),
+        jax.jit(first_token, donate_argnames=("state",)),
         jax.jit(functools.partial(decode_chunk, graphdef), donate_argnames=("state",)),
     )
 
@@ -213,7 +226,8 @@ class DecodeModel:
     config: GPT2Config
     params: gpt2.Params
     head: jax.Array  # (C, V), see lm_head_kernel
-    prefill: Callable  # prefill(params, prompt, prompt_length, sampling, *, num_samples)
+    prefill: Callable  # prefill(params, head, prompt, prompt_length, sampling, *, num_samples)
+    first_token: Callable  # first_token(state, logits, sampling)
     decode_chunk: Callable  # decode_chunk(params, head, state, sampling, steps)
 
     @classmethod
@@ -239,7 +253,7 @@ def token_chunks(
     num_samples: int,
     chunk: int = CHUNK,
 ) -> Iterator[np.ndarray]:
-    """Generated tokens as host arrays (B, k): one token first, then ``chunk`` at a time.
+    """Generated tokens as host arrays (B, k): the first token, then ``chunk`` at a time.
 
     NO_TOKEN marks a finished row. The next chunk is dispatched before this one is read, so
     the device never waits on the host. The caller must keep prompt + max_new_tokens within
@@ -250,12 +264,12 @@ def token_chunks(
         raise ValueError(f"{length} prompt tokens + max_new_tokens must fit n_positions {S}; chunk <= {MAX_CHUNK}")
     prompt = np.zeros((1, prompt_bucket(length, S)), np.int32)
     prompt[0, :length] = prompt_ids
-    state = model.prefill(model.params, prompt, np.int32(length), sampling, num_samples=num_samples)
-    pending, steps = model.decode_chunk(model.params, model.head, state, sampling, np.int32(1)), 1
+    state, logits = model.prefill(model.params, model.head, prompt, np.int32(length), sampling, num_samples=num_samples)
+    state, tokens, done = model.first_token(state, logits, sampling)
     while True:
-        state, tokens, done = pending
         pending = model.decode_chunk(model.params, model.head, state, sampling, np.int32(chunk))
-        yield np.asarray(tokens)[:, :steps]
+        yield np.asarray(tokens)
         if np.asarray(done).all():
             return
-        steps = chunk
+        state, tokens, done = pending
+        tokens = tokens[:, :chunk]
