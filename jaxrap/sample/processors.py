@@ -186,7 +186,9 @@ def apply_top_p(logits: jax.Array, history: TokenHistory, params: SamplingArrays
     dropped_mass = 1.0 - params.top_p
 
     def drop_tail(logits):
-        probs = jax.nn.softmax(logits, axis=-1)  # (B, V)
+        largest = jnp.max(logits, -1, keepdims=True)  # (B, 1)
+        probs = jnp.exp(logits - largest)
+        probs = probs / jnp.sum(probs, -1, keepdims=True)  # softmax, (B, V)
         top = jax.lax.top_k(probs, min(CANDIDATES, logits.shape[-1]))[0]  # (B, K) descending
         below = jnp.sum(probs, -1, keepdims=True) - jnp.sum(top, -1, keepdims=True)  # mass outside
         cumulative = below + _suffix_sums(top)  # (B, K): transformers' ascending cumsum
@@ -205,7 +207,7 @@ def apply_top_p(logits: jax.Array, history: TokenHistory, params: SamplingArrays
             return jnp.min(jnp.where(keys > cut[:, None], probs, jnp.inf), axis=-1)
 
         smallest_kept = jax.lax.cond(cut_in_candidates, from_candidates, by_bisection, None)  # (B,)
-        keep = (probs >= smallest_kept[:, None]) | (logits == jnp.max(logits, -1, keepdims=True))
+        keep = (probs >= smallest_kept[:, None]) | (logits == largest)
         return jnp.where(keep, logits, NEG_INF)
 
     return jax.lax.cond(params.top_p < 1.0, drop_tail, lambda x: x, logits)
@@ -246,7 +248,6 @@ def sample_tokens(logits: jax.Array, key: jax.Array, params: SamplingArrays) -> 
     ~sqrt(V) tokens, then tokens within the chosen block), so no length-V prefix sum is needed.
     """
     B, V = logits.shape
-    greedy = jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
     def draw(logits):
         width = int(np.ceil(np.sqrt(V)))
@@ -263,7 +264,11 @@ def sample_tokens(logits: jax.Array, key: jax.Array, params: SamplingArrays) -> 
         index = jnp.minimum(jnp.sum(_prefix_sums(within) <= u - before, -1), _last_positive(within))
         return (block * width + index).astype(jnp.int32)
 
-    return jax.lax.cond(params.temperature > 0, draw, lambda _: greedy, logits)
+    def greedy(logits):  # the first largest logit, as argmax, with two plain reductions
+        largest = jnp.max(logits, -1, keepdims=True)
+        return jnp.min(jnp.where(logits == largest, jnp.arange(V), V), -1).astype(jnp.int32)
+
+    return jax.lax.cond(params.temperature > 0, draw, greedy, logits)
 
 
 def _prefix_sums(x: jax.Array) -> jax.Array:
@@ -281,7 +286,7 @@ def _suffix_sums(x: jax.Array) -> jax.Array:
 
 def _last_positive(x: jax.Array) -> jax.Array:
     """(B,) index of the last entry > 0 along the last axis of x (B, N)."""
-    return x.shape[-1] - 1 - jnp.argmax(x[:, ::-1] > 0, axis=-1)
+    return jnp.max(jnp.where(x > 0, jnp.arange(x.shape[-1]), 0), axis=-1)
 
 
 def _divide(x: jax.Array, scalar: jax.Array) -> jax.Array:
