@@ -19,6 +19,8 @@ COMMANDS = {
     "prepare": "prepare",
     "tokenizer": "tokenizer",
     "init": "init_model",
+    "train": "train",
+    "export": "export",
     "generate": "generate",
     "tui": "tui",
 }
