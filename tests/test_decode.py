@@ -13,7 +13,8 @@ import pytest
 from jaxrap.model import gpt2
 from jaxrap.model.gpt2 import KVCache
 from jaxrap.sample.decode import DecodeCache, decode_step, prompt_bucket, token_chunks
-from jaxrap.sample.generator import ContextOverflowWarning, Generator, load_hf_model
+from jaxrap.load import load_hf_model
+from jaxrap.sample.generator import ContextOverflowWarning, Generator
 from jaxrap.sample.params import SamplingParams
 from jaxrap.sample.processors import SamplingArrays
 
