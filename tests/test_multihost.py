@@ -57,7 +57,7 @@ def test_two_processes_train_checkpoint_and_match_one(tiny_corpus_dir, tiny_toke
         for i in range(2)
     ]
     single = tmp_path / "single"
-    reference = subprocess.run(_command(config, single), env=_env(2), capture_output=True, text=True, timeout=TIMEOUT_S)
+    reference = subprocess.run(_command(config, single, "--samples", "0"), env=_env(2), capture_output=True, text=True, timeout=TIMEOUT_S)
     outputs = [process.communicate(timeout=TIMEOUT_S)[0] for process in processes]
     for i, (process, output) in enumerate(zip(processes, outputs)):
         assert process.returncode == 0, f"process {i} failed:\n{output[-3000:]}"
@@ -65,6 +65,7 @@ def test_two_processes_train_checkpoint_and_match_one(tiny_corpus_dir, tiny_toke
 
     assert "2 process(es), 2 cpu device(s)" in outputs[0]
     assert "step 1:" in outputs[0] and "loss" not in outputs[1]  # only process 0 reports
+    assert "sample from the trained model with: jaxrap generate" in outputs[0]
     assert sorted(p.name for p in (multi / "checkpoints").iterdir() if p.name.isdigit()) == ["3", "6"]
     assert len(_losses(multi)) == 6
     assert _losses(multi) == pytest.approx(_losses(single), rel=1e-5)

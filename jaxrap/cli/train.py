@@ -85,8 +85,10 @@ def run(args: argparse.Namespace) -> int:
     if result.eval_loss is not None:
         say(f"validation loss {result.eval_loss:.4f} (perplexity {result.eval_perplexity:.2f}) at step {result.step}")
     say(f"checkpoints in {run.checkpoints_dir}; metrics in {run.metrics_file}; TensorBoard: tensorboard --logdir {run.tensorboard_dir}")
-    if leader and args.samples:
+    if args.samples and jax.process_count() == 1:
         print_samples(run.path, args.samples, seed=config.train.seed, say=say)
+    elif args.samples:  # loading a checkpoint is a collective with several processes: sample afterwards
+        say(f"sample from the trained model with: jaxrap generate --model {run.path} --prompt ''")
     say(f"export to Hugging Face format: jaxrap export --run-dir {run.path} --out models/{run.path.name}")
     return 0
 
