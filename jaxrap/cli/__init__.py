@@ -21,6 +21,7 @@ COMMANDS = {
     "init": "init_model",
     "train": "train",
     "export": "export",
+    "eval": "evaluate",
     "generate": "generate",
     "tui": "tui",
 }

@@ -114,13 +114,7 @@ def train(
     peak = total_peak_flops(list(mesh.devices.flat), config.model.dtype, tc.peak_flops)
 
     def evaluate(params: Params) -> dict[str, float]:
-        total = None  # [loss sum, target count], summed on the devices: one sync at the end
-        for local in eval_batches:
-            batch = sharding.put_batch(local, eval_sharding, (eval_rows, block))
-            result = eval_fn(params, batch)
-            total = result if total is None else total + result
-        loss_sum, count = (float(x) for x in jax.device_get(total))
-        loss = loss_sum / max(count, 1.0)
+        loss, _ = evaluate_loss(eval_fn, params, eval_batches, eval_sharding)
         return {"eval_loss": loss, "eval_perplexity": perplexity(loss)}
 
     for tracker in trackers:
@@ -175,6 +169,25 @@ def train(
         checkpoints.close()
         for tracker in trackers:
             tracker.finish()
+
+
+def evaluate_loss(
+    eval_fn: Callable[[Params, dict[str, jax.Array]], jax.Array],
+    params: Params,
+    batches: EvalBatches,
+    batch_sharding: jax.sharding.NamedSharding,
+) -> tuple[float, int]:
+    """(token-weighted mean cross-entropy, counted targets) over every batch of a split.
+
+    The [loss sum, count] pairs add up on the devices; the host syncs once, at the end.
+    """
+    total = None
+    for local in batches:
+        batch = sharding.put_batch(local, batch_sharding, (batches.global_batch_size, batches.blocks.block_size))
+        result = eval_fn(params, batch)
+        total = result if total is None else total + result
+    loss_sum, count = (float(x) for x in jax.device_get(total))
+    return loss_sum / max(count, 1.0), int(count)
 
 
 def _broadcast(trackers: list[Tracker]) -> Callable[[str], None]:
