@@ -71,7 +71,12 @@ class DataConfig(Section):
     )
     block_size: int = Field(256, gt=1, description="tokens per training sequence; at most the model's n_positions")
     vocab_size: int = Field(8000, gt=0, description="BPE vocabulary size when a tokenizer is trained on the corpus")
-    # data.artist_tokens (issue 6) goes here when artist conditioning is implemented.
+    artist_tokens: bool = Field(
+        False, description="prefix each song with an <|artist:NAME|> control token from its artist column (generate --artist)"
+    )
+    min_artist_songs: int = Field(
+        20, ge=1, description="train songs an artist needs for its own token; fewer share <|artist:unknown|>"
+    )
 
 
 class OptimConfig(Section):

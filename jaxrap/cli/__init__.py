@@ -23,6 +23,7 @@ COMMANDS = {
     "export": "export",
     "eval": "evaluate",
     "generate": "generate",
+    "artists": "artists",
     "tui": "tui",
 }
 

@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Load a checkpoint of a training run directory (the newest readable one, or --step) and"
         " write config.json, model.safetensors and the tokenizer files, which transformers'"
         " GPT2LMHeadModel.from_pretrained and AutoTokenizer load, as do `jaxrap generate --model` and"
-        " `model.init` of another run.",
+        " `model.init` of another run. It also writes jaxrap_prompt.json, so jaxrap starts prompts"
+        " as the run's training songs started (end-of-song, then the artist token when conditioned).",
     )
     parser.add_argument("--run-dir", required=True, type=Path, help="training run directory (made by `jaxrap train`)")
     parser.add_argument("--out", required=True, type=Path, help="directory to write the model to")
@@ -34,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from jaxrap.data.artists import write_prompt_format
     from jaxrap.model import hf
     from jaxrap.rundir import load_run_model
 
@@ -41,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise JaxrapError(f"{args.out}: exists and is not empty; pick a new --out or pass --overwrite")
     model = load_run_model(args.run_dir, step=args.step)
     hf.save_pretrained(args.out, model.config, model.params, tokenizer=model.tokenizer)
+    write_prompt_format(args.out, artist_tokens=model.run_config.data.artist_tokens)
     print(
         f"exported step {model.step} of {args.run_dir} ({model.config.num_params() / 1e6:.2f}M parameters,"
         f" vocab {model.config.vocab_size:,}) to {args.out}"

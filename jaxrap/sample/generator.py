@@ -8,6 +8,10 @@
 ``stream`` yields text as chunks of tokens come off the device (a few tokens per jitted call),
 UTF-8 safe, and stops between chunks when ``cancel`` is set. A prompt too long for the
 context is cut from the left with a ``ContextOverflowWarning``, never an error.
+
+Prompts of a model trained by jaxrap start as its training songs did (``SongPrompt``:
+end-of-song, then ``params.artist``'s token when the model knows artists); a plain Hugging
+Face model's prompt is encoded exactly as its tokenizer does.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from jaxrap.errors import JaxrapError
 from jaxrap.load import LoadedModel, load_model
 from jaxrap.sample.decode import DecodeModel, token_chunks
 from jaxrap.sample.params import SamplingParams
@@ -42,13 +47,39 @@ class Generator:
         self.tokenizer = loaded.tokenizer
         self.step = loaded.step
         self.model = DecodeModel.from_params(loaded.config, loaded.params, dtype)
-        self.encode_prompt = loaded.encode_prompt or (lambda text: self.tokenizer(text)["input_ids"])
+        self.song_prompt = loaded.song_prompt
 
     @classmethod
     def load(cls, model: str | Path, *, dtype: str = "float32") -> Generator:
         """A generator for a training run directory (its newest checkpoint), a Hugging Face
         directory or a hub id (see ``jaxrap.load``), computing in ``dtype``."""
         return cls(load_model(model), dtype=dtype)
+
+    @property
+    def artists(self) -> tuple[str, ...]:
+        """The artists the model is conditioned on (values of ``params.artist``); () for none."""
+        return self.song_prompt.artists if self.song_prompt is not None else ()
+
+    def prompt_prefix(self, artist: str | None = None) -> list[int]:
+        """Token ids before the prompt's text: the training's song start, or none for a plain
+        Hugging Face model. A JaxrapError for an artist the model does not know."""
+        if self.song_prompt is not None:
+            return self.song_prompt.prefix(artist)
+        if artist is not None:
+            raise JaxrapError(
+                f"--artist {artist}: this model has no artist tokens (a plain Hugging Face model);"
+                " use a model trained by jaxrap with data.artist_tokens: true"
+            )
+        return []
+
+    def encode_prompt(self, prompt: str, artist: str | None = None) -> list[int]:
+        """The prompt's token ids, song prefix included."""
+        if self.song_prompt is None:
+            return self.prompt_prefix(artist) + self.tokenizer(prompt)["input_ids"]
+        from jaxrap.data.tokenizer import encode_texts
+
+        # As training tokenized the lyrics: text that spells a control token stays text.
+        return self.prompt_prefix(artist) + encode_texts(self.tokenizer, [prompt])[0]
 
     def stream(
         self, prompt: str, params: SamplingParams | None = None, cancel: threading.Event | None = None
@@ -59,7 +90,8 @@ class Generator:
         "cancelled") after the chunk being decoded.
         """
         params = (params or SamplingParams()).with_seed()
-        prompt_ids, params = self.fit_context(self.encode_prompt(prompt), params)
+        prefix = self.prompt_prefix(params.artist)
+        prompt_ids, params = self.fit_context(self.encode_prompt(prompt, params.artist), params, keep=len(prefix))
         eos = self.tokenizer.eos_token_id
         samples = [
             SampleText(self.tokenizer, prompt_ids, eos_token_id=eos, max_new_tokens=params.max_new_tokens,
@@ -94,8 +126,11 @@ class Generator:
             texts[delta.sample] += delta.text
         return texts
 
-    def fit_context(self, prompt_ids: list[int], params: SamplingParams) -> tuple[list[int], SamplingParams]:
-        """Prompt ids and params that fit n_positions: the prompt keeps its last tokens.
+    def fit_context(
+        self, prompt_ids: list[int], params: SamplingParams, *, keep: int = 0
+    ) -> tuple[list[int], SamplingParams]:
+        """Prompt ids and params that fit n_positions: the prompt keeps its first ``keep``
+        tokens (the song prefix) and its last ones.
 
         An empty prompt starts from the bos token (end-of-song for jaxrap and GPT-2
         tokenizers: the start of a new song), as transformers' generate does.
@@ -112,10 +147,11 @@ class Generator:
             params = params.replace(max_new_tokens=S - 1, min_new_tokens=min(params.min_new_tokens, S - 1))
         room = S - params.max_new_tokens
         if len(prompt_ids) > room:
+            keep = keep if room > keep else 0
             warnings.warn(
                 f"the prompt is {len(prompt_ids)} tokens and max_new_tokens is {params.max_new_tokens}, more"
-                f" than the model's context of {S} tokens; the model sees the prompt's last {room} tokens",
+                f" than the model's context of {S} tokens; the model sees the prompt's last {room - keep} tokens",
                 ContextOverflowWarning, stacklevel=3,
             )
-            prompt_ids = prompt_ids[-room:]
+            prompt_ids = prompt_ids[:keep] + prompt_ids[len(prompt_ids) - (room - keep):]
         return list(prompt_ids), params

@@ -38,6 +38,7 @@ class SamplingParams:
     num_samples: int = 1  # independent continuations of the prompt, decoded as one batch
     stop: tuple[str, ...] = ()  # end a sample where one of these strings appears (not included)
     max_bars: int = 0  # end a sample after this many generated newline-terminated bars; 0 is off
+    artist: str | None = None  # condition on this artist (models trained with artist tokens); None: unknown
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str) or not all(isinstance(s, str) for s in self.stop):
@@ -64,6 +65,8 @@ class SamplingParams:
             _check_float(self, name, lambda v: -2 <= v <= 2, "must be in [-2, 2] (0 turns it off)")
         if any(not s for s in self.stop):
             raise JaxrapError("stop strings must not be empty")
+        if self.artist is not None and (not isinstance(self.artist, str) or not self.artist.strip()):
+            raise JaxrapError(f"artist must be an artist's name, got {self.artist!r}")
 
     def replace(self, **changes) -> SamplingParams:
         return dataclasses.replace(self, **changes)

@@ -66,7 +66,7 @@ def run_training(
         f" vocab {model_config.vocab_size:,}, {model_config.num_params() / 1e6:.2f}M parameters,"
         f" {config.model.dtype} compute"
     )
-    train_blocks, eval_blocks = _blocks(corpus, tokenizer, config.data.block_size)
+    train_blocks, eval_blocks = _blocks(corpus, tokenizer, config)
     model = loop.Model(
         forward=make_forward(model_config, config.model.dtype),
         abstract_params=_abstract_params(model_config),
@@ -136,26 +136,48 @@ def ensure_tokenizer(config: RunConfig, run: RunDir, corpus: Path, say: Callable
 
     ``model.tokenizer`` names one, or null means the pretrained model's own; for a scratch model
     with none, a byte-level BPE of ``data.vocab_size`` is trained on the corpus' train split.
+    With ``data.artist_tokens``, the artist control tokens (``jaxrap.data.artists``) are in the
+    trained BPE's special tokens, or added to a loaded tokenizer (the model's embedding grows to
+    match, see ``model_from_config``). Reusing RUN/tokenizer keeps their ids on resume.
     """
+    from jaxrap.data.artists import add_artist_tokens, artist_tokens_for, conditioned_artists
+    from jaxrap.data.corpus import load_corpus
     from jaxrap.data.tokenizer import describe_tokenizer, load_tokenizer, train_tokenizer
 
     if reuse and (run.tokenizer_dir / "tokenizer_config.json").is_file():
         return load_tokenizer(run.tokenizer_dir)
-    name = config.model.tokenizer or (config.model.init if config.model.init != SCRATCH else None)
+    names = []
+    if config.data.artist_tokens:
+        train_artists = load_corpus(corpus)["train"]["artist"]
+        names = conditioned_artists(train_artists, config.data.min_artist_songs)
+        say(
+            f"artist tokens: {len(names)} artist(s) with >= {config.data.min_artist_songs} train songs"
+            f" ({', '.join(names) or 'none'}), the others share <|artist:unknown|>"
+        )
+    name = _tokenizer_name(config)
     if name is None:
         say(f"training a {config.data.vocab_size:,}-entry byte-level BPE on {corpus} (train split) -> {run.tokenizer_dir}")
-        tokenizer = train_tokenizer(corpus, config.data.vocab_size, run.tokenizer_dir)
+        special = artist_tokens_for(names) if config.data.artist_tokens else ()
+        tokenizer = train_tokenizer(corpus, config.data.vocab_size, run.tokenizer_dir, extra_special_tokens=special)
     else:
         tokenizer = load_tokenizer(name)
+        if config.data.artist_tokens:
+            add_artist_tokens(tokenizer, names)
         tokenizer.save_pretrained(run.tokenizer_dir)
     say(f"tokenizer: {describe_tokenizer(tokenizer)}")
     return tokenizer
+
+
+def _tokenizer_name(config: RunConfig) -> str | None:
+    """The tokenizer a run starts from: model.tokenizer, else the pretrained model's; None: train one."""
+    return config.model.tokenizer or (config.model.init if config.model.init != SCRATCH else None)
 
 
 def model_from_config(config: RunConfig, run: RunDir, tokenizer: Any, *, resuming: bool) -> tuple[Any, Callable[[], Any]]:
     """(GPT2Config, init_params) for the run; init_params runs only when nothing is resumed."""
     from jaxrap.model import gpt2, hf
     from jaxrap.model.config import GPT2Config
+    from jaxrap.model.embeddings import grow_token_embeddings
 
     init = config.model.init
     if resuming:
@@ -168,6 +190,8 @@ def model_from_config(config: RunConfig, run: RunDir, tokenizer: Any, *, resumin
         ).for_tokenizer(tokenizer)
     else:
         model_config = hf.load_config(hf.resolve_model_dir(init))
+        if config.data.artist_tokens:  # the artist tokens added to its tokenizer need rows
+            model_config = model_config.replace(vocab_size=max(model_config.vocab_size, len(tokenizer)))
     if len(tokenizer) > model_config.vocab_size:
         raise JaxrapError(
             f"model.tokenizer has {len(tokenizer):,} tokens but {init} embeds only {model_config.vocab_size:,};"
@@ -181,7 +205,12 @@ def model_from_config(config: RunConfig, run: RunDir, tokenizer: Any, *, resumin
     def init_params() -> Any:
         if init == SCRATCH:
             return gpt2.build(model_config, seed=config.train.seed)[1]
-        return hf.load_pretrained(init)[1]
+        params = hf.load_pretrained(init)[1]
+        if config.data.artist_tokens:
+            params = grow_token_embeddings(
+                params, model_config.vocab_size, _added_token_ids(config, tokenizer), seed=config.train.seed
+            )
+        return params
 
     return model_config, init_params
 
@@ -206,12 +235,27 @@ def _abstract_params(model_config: Any) -> Any:
     return gpt2.abstract(model_config)[1]
 
 
-def _blocks(corpus: Path, tokenizer: Any, block_size: int):
+def _added_token_ids(config: RunConfig, tokenizer: Any) -> list[int]:
+    """Ids of the artist tokens this run added to the pretrained tokenizer (those it already
+    had, e.g. fine-tuning a conditioned export again, keep their trained rows)."""
+    from jaxrap.data.artists import tokenizer_artists
+    from jaxrap.data.tokenizer import load_tokenizer
+
+    base_size = len(load_tokenizer(_tokenizer_name(config)))
+    return sorted(token_id for token_id in tokenizer_artists(tokenizer).values() if token_id >= base_size)
+
+
+def _blocks(corpus: Path, tokenizer: Any, config: RunConfig):
+    from jaxrap.data.artists import SongPrompt
     from jaxrap.data.batches import pack_blocks
     from jaxrap.data.tokens import tokenize_split
 
-    train = _on_leader(lambda: tokenize_split(corpus, "train", tokenizer), "tokens-train")
-    validation = _on_leader(lambda: tokenize_split(corpus, "validation", tokenizer), "tokens-validation")
+    # Each song after its eos: <|artist:NAME|> when conditioned (the same prefix eval and generate use).
+    song_prompt = SongPrompt.for_tokenizer(tokenizer, artist_tokens=config.data.artist_tokens)
+    prefix = song_prompt.row_prefix if song_prompt.conditioned else None
+    train = _on_leader(lambda: tokenize_split(corpus, "train", tokenizer, song_prefix=prefix), "tokens-train")
+    validation = _on_leader(lambda: tokenize_split(corpus, "validation", tokenizer, song_prefix=prefix), "tokens-validation")
+    block_size = config.data.block_size
     return pack_blocks(train, block_size), pack_blocks(validation, block_size)
 
 

@@ -1,0 +1,62 @@
+"""The sampling flags shared by `jaxrap generate` and `jaxrap eval --samples`.
+
+One flag per ``SamplingParams`` field, with its default shown from ``SamplingParams`` (the
+only place defaults live), and the reverse: the parsed flags as validated ``SamplingParams``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Collection
+
+from jaxrap.sample.params import SamplingParams
+
+# flag -> (type, help); every SamplingParams field but seed and stop, which take no default
+# from SamplingParams and are added by hand.
+_FLAGS = {
+    "--max-new-tokens": (int, "most tokens to generate per sample"),
+    "--min-new-tokens": (int, "no end-of-song before this many tokens"),
+    "--temperature": (float, "0 is greedy; higher is more random"),
+    "--top-k": (int, "keep the k likeliest tokens; 0 is off"),
+    "--top-p": (float, "keep the likeliest tokens holding this probability, in (0, 1]; 1 is off"),
+    "--min-p": (float, "drop tokens below min-p times the likeliest token's probability; 0 is off"),
+    "--repetition-penalty": (float, "> 1 discourages tokens already in the context (transformers' semantics)"),
+    "--repetition-window": (int, "the repetition penalty looks at the last n tokens; 0 means all"),
+    "--frequency-penalty": (float, "subtract this times a token's count in the generated text, in [-2, 2]"),
+    "--presence-penalty": (float, "subtract this from tokens already generated, in [-2, 2]"),
+    "--no-repeat-ngram-size": (int, "never repeat an n-gram of the context; 0 is off"),
+    "--num-samples": (int, "independent samples of the prompt, decoded together"),
+    "--max-bars": (int, "end a sample after this many lines; 0 is off"),
+    "--artist": (str, "write as this artist (models trained with artist tokens; list them with `jaxrap artists`)"),
+}
+
+
+def _field(flag: str) -> str:
+    return flag[2:].replace("-", "_")
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser, *, skip: Collection[str] = ()) -> None:
+    """Add the sampling flags to ``parser``, except the fields named in ``skip``."""
+    defaults = SamplingParams()
+    group = parser.add_argument_group("sampling")
+    for flag, (kind, help_text) in _FLAGS.items():
+        if _field(flag) in skip:
+            continue
+        default = getattr(defaults, _field(flag))
+        shown = "none: the unknown-artist token" if flag == "--artist" else default
+        group.add_argument(flag, type=kind, default=default, help=f"{help_text} (default {shown})")
+    group.add_argument("--seed", type=int, default=None, help="PRNG seed (default: a fresh one, printed on stderr)")
+    if "stop" not in skip:
+        group.add_argument("--stop", action="append", default=[], metavar="TEXT",
+                           help=r"end a sample where TEXT appears, TEXT excluded; repeatable; \n is a newline")
+
+
+def sampling_params(args: argparse.Namespace) -> SamplingParams:
+    """The flags as SamplingParams (validated: a bad value raises JaxrapError); fields without
+    a flag keep their defaults."""
+    values = {field.name: getattr(args, field.name) for field in dataclasses.fields(SamplingParams) if hasattr(args, field.name)}
+    if "stop" in values:
+        # \n, \t and \\ in --stop mean what they do in Python strings; other text stays as typed.
+        values["stop"] = tuple(s.encode("latin-1", "backslashreplace").decode("unicode_escape") for s in values["stop"])
+    return SamplingParams(**values)

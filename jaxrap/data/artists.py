@@ -1,0 +1,163 @@
+"""Artist control tokens, and how a song starts for a model trained by jaxrap.
+
+With ``data.artist_tokens``, every training song is prefixed with ``<|artist:NAME|>``, NAME as
+in the corpus' ``artist`` column ("Oxmo_Puccino"). Artists with fewer than
+``data.min_artist_songs`` train songs share ``<|artist:unknown|>``, which every conditioned
+model has: rare artists, artists the model never saw, and prompts that name no artist use it.
+The tokens are special tokens of the tokenizer (never split, dropped when decoding), in the
+order ``unknown``, then the names sorted; the tokenizer saved in the run directory is the
+record of which artists a model knows and of their ids, so a resumed run keeps them.
+
+A song in the training stream (``jaxrap.data.batches``) follows an end-of-song token, then
+its artist token: ``... <|endoftext|> <|artist:Disiz|> first bar\\n...``. ``SongPrompt``
+encodes a prompt the same way, so generation, perplexity and attribution all see what
+training saw. Plain Hugging Face models have no ``SongPrompt``: their prompts are encoded
+exactly as their tokenizer does.
+
+Pure Python (no jax): ``jaxrap artists`` answers without loading a model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jaxrap.errors import JaxrapError
+
+UNKNOWN_ARTIST = "unknown"
+_TOKEN = re.compile(r"<\|artist:(.+)\|>")
+# Beside an exported model (``jaxrap export``): says the model was trained by jaxrap, so its
+# prompts start like its training songs. Absent from plain Hugging Face models.
+PROMPT_FORMAT_FILE = "jaxrap_prompt.json"
+
+
+def artist_token(name: str) -> str:
+    return f"<|artist:{name}|>"
+
+
+def conditioned_artists(train_artists: Iterable[str], min_songs: int) -> list[str]:
+    """The artist names that get their own token: ``min_songs`` or more train songs, sorted."""
+    counts = Counter(train_artists)
+    names = sorted(name for name, count in counts.items() if count >= min_songs and name != UNKNOWN_ARTIST)
+    bad = [name for name in names if "|>" in name or "\n" in name]
+    if bad:
+        raise JaxrapError(f"artist name(s) {bad} cannot be control tokens ('|>' or a newline inside); rename them in the CSV")
+    return names
+
+
+def artist_tokens_for(names: Sequence[str]) -> list[str]:
+    """The control tokens of a conditioned model, in id order: unknown first, then ``names``."""
+    return [artist_token(UNKNOWN_ARTIST), *(artist_token(name) for name in names)]
+
+
+def tokenizer_artists(tokenizer: Any) -> dict[str, int]:
+    """Artist name -> token id for every ``<|artist:NAME|>`` special token of ``tokenizer``."""
+    found = {}
+    for token_id, added in sorted(tokenizer.added_tokens_decoder.items()):
+        match = _TOKEN.fullmatch(added.content)
+        if match:
+            found[match.group(1)] = token_id
+    return found
+
+
+def add_artist_tokens(tokenizer: Any, names: Sequence[str]) -> list[int]:
+    """Add the artist tokens ``tokenizer`` lacks (a pretrained tokenizer); the new ids, in order."""
+    before = len(tokenizer)
+    tokenizer.add_tokens(artist_tokens_for(names), special_tokens=True)
+    return list(range(before, len(tokenizer)))
+
+
+def _canonical(name: str) -> str:
+    return name.casefold().replace(" ", "_")
+
+
+@dataclass(frozen=True)
+class SongPrompt:
+    """How a song starts for a jaxrap-trained model: end-of-song, then (when conditioned) its
+    artist's token. ``artist_ids`` is empty for a model trained without artist tokens."""
+
+    start_id: int  # the end-of-song token that precedes every song in the training stream
+    artist_ids: Mapping[str, int] = field(default_factory=dict)  # name -> id, unknown included
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer: Any, *, artist_tokens: bool) -> SongPrompt:
+        artists = tokenizer_artists(tokenizer) if artist_tokens else {}
+        if artist_tokens and UNKNOWN_ARTIST not in artists:
+            raise JaxrapError(
+                f"the tokenizer has no {artist_token(UNKNOWN_ARTIST)} token although the model was trained with"
+                " artist tokens; the run's tokenizer directory was replaced"
+            )
+        return cls(tokenizer.eos_token_id, artists)
+
+    @property
+    def conditioned(self) -> bool:
+        return bool(self.artist_ids)
+
+    @property
+    def artists(self) -> tuple[str, ...]:
+        """Named artists, sorted, then ``unknown`` (any value of ``--artist``)."""
+        return (*sorted(name for name in self.artist_ids if name != UNKNOWN_ARTIST), UNKNOWN_ARTIST) if self.conditioned else ()
+
+    def resolve(self, artist: str) -> str:
+        """The known name ``artist`` means (case and ' '/'_' ignored), or a JaxrapError listing them."""
+        if not self.conditioned:
+            raise JaxrapError(
+                f"--artist {artist}: this model was trained without artist tokens;"
+                " train one with data.artist_tokens: true to condition on an artist"
+            )
+        if artist in self.artist_ids:
+            return artist
+        matches = [name for name in self.artist_ids if _canonical(name) == _canonical(artist)]
+        if len(matches) == 1:
+            return matches[0]
+        raise JaxrapError(f"unknown artist {artist!r}; this model knows: {', '.join(self.artists)}")
+
+    def artist_id(self, artist: str | None) -> int:
+        """The token of a known artist; ``unknown``'s for None."""
+        return self.artist_ids[UNKNOWN_ARTIST if artist is None else self.resolve(artist)]
+
+    def prefix(self, artist: str | None = None) -> list[int]:
+        """Token ids before a new song's text: ``[eos]``, plus the artist's token when conditioned."""
+        if not self.conditioned:
+            if artist is not None:
+                self.resolve(artist)  # raises: no artist tokens
+            return [self.start_id]
+        return [self.start_id, self.artist_id(artist)]
+
+    def row_prefix(self, row: Mapping[str, Any]) -> list[int]:
+        """A corpus row's prefix in the token cache (``tokenize_split(song_prefix=...)``): its
+        artist's token, or unknown's for an artist without one. The stream supplies the eos."""
+        if not self.conditioned:
+            return []
+        return [self.artist_ids.get(row["artist"], self.artist_ids[UNKNOWN_ARTIST])]
+
+    def artist_of(self, corpus_artist: str) -> str:
+        """The name a corpus artist is conditioned as: itself when known, else unknown."""
+        return corpus_artist if corpus_artist in self.artist_ids else UNKNOWN_ARTIST
+
+
+def write_prompt_format(directory: str | Path, *, artist_tokens: bool) -> Path:
+    """Mark an exported model directory as trained by jaxrap (see PROMPT_FORMAT_FILE)."""
+    path = Path(directory) / PROMPT_FORMAT_FILE
+    path.write_text(json.dumps({"song_start": "eos", "artist_tokens": artist_tokens}, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_prompt_format(directory: str | Path, tokenizer: Any) -> SongPrompt | None:
+    """The SongPrompt of an exported jaxrap model directory; None for a plain HF model."""
+    path = Path(directory) / PROMPT_FORMAT_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        artist_tokens = record["artist_tokens"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise JaxrapError(f"{path}: unreadable ({type(error).__name__}); export the model again with `jaxrap export`") from None
+    if not isinstance(artist_tokens, bool):
+        raise JaxrapError(f"{path}: artist_tokens must be true or false, got {artist_tokens!r}")
+    return SongPrompt.for_tokenizer(tokenizer, artist_tokens=artist_tokens)
