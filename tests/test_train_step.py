@@ -54,6 +54,31 @@ def test_loss_is_transformers_token_weighted_mean(tiny_config, torch_reference):
     np.testing.assert_allclose(float(loss_sum / count), expected.item(), rtol=1e-5)
 
 
+def test_gradients_are_transformers_gradients(torch_reference):
+    """Through the model's CPU gradient boundaries (one conditional per block), unchanged."""
+    import torch
+
+    from jaxrap.model import hf
+
+    model, directory = torch_reference
+    config, params = hf.load_pretrained(directory)
+    batch = _windows(config, 2, seed=5, masked_tail=[0, 4])
+    forward = make_forward(config, "float32")
+    grad_fn = jax.jit(jax.grad(lambda p, b: (lambda s, c: s / c)(*loss_sums(forward, p, b, None))))
+    grads = grad_fn(params, batch)
+    assert grad_fn.lower(params, batch).compile().as_text().count(" conditional(") == config.n_layer
+
+    window = np.concatenate([batch["input_ids"], batch["targets"][:, -1:]], axis=1)
+    labels = window.copy()
+    labels[:, 1:][batch["loss_mask"] == 0] = -100
+    model.zero_grad()
+    model(torch.tensor(window, dtype=torch.long), labels=torch.tensor(labels, dtype=torch.long)).loss.backward()
+    expected = {name: p.grad.numpy() for name, p in model.named_parameters()}
+    for path, grad in jax.tree_util.tree_flatten_with_path(grads)[0]:
+        name = hf.hf_name(tuple(key.key for key in path))
+        np.testing.assert_allclose(np.asarray(grad), expected[name], atol=2e-6, rtol=1e-4, err_msg=name)
+
+
 def test_eval_step_counts_real_targets_only(deterministic_config):
     _, params = gpt2.build(deterministic_config)
     forward = make_forward(deterministic_config, "float32")
