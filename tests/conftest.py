@@ -130,3 +130,21 @@ def tiny_lyrics_model_dir(tiny_tokenizer_dir, tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("tiny_lyrics_model")
     hf.save_pretrained(directory, config, gpt2.build(config, seed=0)[1], tokenizer=tokenizer)
     return directory
+
+
+@pytest.fixture(scope="session")
+def conditioned_model_dir(tiny_corpus_dir, tmp_path_factory) -> Path:
+    """A random-init GPT-2 exported as jaxrap exports a run trained with artist tokens: a BPE
+    with <|artist:unknown|>, <|artist:Médine|>, <|artist:Shurik'n|> (ids 2, 3, 4) and
+    jaxrap_prompt.json, so prompts and scored songs start with eos and the artist token."""
+    from jaxrap.data.artists import artist_tokens_for, write_prompt_format
+    from jaxrap.data.tokenizer import train_tokenizer
+    from jaxrap.model import gpt2, hf
+    from jaxrap.model.config import GPT2Config
+
+    directory = tmp_path_factory.mktemp("conditioned_model")
+    tokenizer = train_tokenizer(tiny_corpus_dir, 300, directory, extra_special_tokens=artist_tokens_for(["Médine", "Shurik'n"]))
+    config = GPT2Config(n_positions=128, n_embd=32, n_layer=2, n_head=4).for_tokenizer(tokenizer)
+    hf.save_pretrained(directory, config, gpt2.build(config, seed=1)[1], tokenizer=tokenizer)
+    write_prompt_format(directory, artist_tokens=True)
+    return directory

@@ -1,4 +1,5 @@
-"""`jaxrap eval`: token-weighted loss and perplexity of a model on a prepared corpus split."""
+"""`jaxrap eval`: perplexity of a model on a prepared corpus split (overall and per artist), and
+lyric metrics of the split's continuations and, with --samples N, of generated ones."""
 
 from __future__ import annotations
 
@@ -6,15 +7,22 @@ import argparse
 import json
 from pathlib import Path
 
+from jaxrap.cli.sampling_args import add_sampling_arguments, sampling_params
 from jaxrap.data.corpus import SPLITS
+from jaxrap.errors import JaxrapError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "eval",
-        help="loss and perplexity of a model on a prepared corpus split",
+        help="perplexity and lyric metrics (repetition, rhyme, memorisation, artist fidelity) of a model",
         description="Score every token of a split once (token-weighted mean cross-entropy, padding"
-        " masked) with a training run directory (newest checkpoint), a Hugging Face directory or a hub id.",
+        " masked; a model trained by jaxrap sees each song after its end-of-song and artist tokens, as"
+        " in training), overall and per artist. Then, on prompts made of each song's first bar:"
+        " the model's perplexity of what follows, repetition (rep-4, loop rate, distinct-1/2), rhyme"
+        " (consecutive bars), memorisation (longest run of words copied from the train split) and"
+        " artist fidelity, for the songs' real continuations and, with --samples N, for N samples"
+        " generated with the sampling flags below.",
     )
     parser.add_argument("--model", required=True, help="training run directory, HF model directory or hub id")
     parser.add_argument("--data", required=True, type=Path, help="prepared corpus directory (jaxrap prepare)")
@@ -23,29 +31,93 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         " data.block_size, or the model's n_positions)")
     parser.add_argument("--batch-size", type=int, default=8, help="blocks per device per step (default 8)")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"), help="compute dtype")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--samples", type=int, default=0, metavar="N",
+                        help="generate one sample after each of N prompts (first bars of the split's songs,"
+                        " round-robin over artists) and score them too (default 0: human continuations only)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    add_sampling_arguments(parser, skip=("num_samples", "artist"))
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
+    if args.samples < 0:
+        raise JaxrapError(f"--samples must be 0 or more, got {args.samples}")
+    params = sampling_params(args)
 
-    from jaxrap.evaluate.perplexity import split_perplexity
+    from rich.console import Console
+
+    from jaxrap.evaluate.report import evaluate_model
     from jaxrap.load import load_model
 
-    loaded = load_model(args.model)
-    result = split_perplexity(
-        loaded, args.data, args.split, block_size=args.block_size,
-        per_device_batch_size=args.batch_size, dtype=args.dtype,
-    )
-    record = {"model": str(args.model), "step": loaded.step, **result.as_dict()}
+    console = Console(stderr=True)
+    with console.status("loading the model") as status:
+        loaded = load_model(args.model)
+        record = evaluate_model(
+            loaded, args.data, args.split, samples=args.samples, params=params, block_size=args.block_size,
+            per_device_batch_size=args.batch_size, dtype=args.dtype, progress=status.update,
+        )
+    record = {"model": str(args.model), "step": loaded.step, **record}
     if args.json:
-        print(json.dumps(record))
+        print(json.dumps(record, ensure_ascii=False))
         return 0
-    table = Table(title=f"{args.model} on {args.data} ({args.split})")
+    print_tables(record, Console())
+    return 0
+
+
+def print_tables(record: dict, console) -> None:
+    """The record as three rich tables: perplexity, lyric metrics (human vs samples), per artist."""
+    from rich.table import Table
+
+    lyrics = record["lyrics"]
+    title = f"{record['model']} on {record['split']}" + (f" (step {record['step']})" if record["step"] is not None else "")
+    table = Table(title=title)
     for column in ("tokens", "block size", "loss (nats/token)", "perplexity"):
         table.add_column(column, justify="right")
-    table.add_row(f"{result.tokens:,}", str(result.block_size), f"{result.loss:.4f}", f"{result.perplexity:.2f}")
-    Console().print(table)
-    return 0
+    table.add_row(f"{record['tokens']:,}", str(record["block_size"]), f"{record['loss']:.4f}", f"{record['perplexity']:.2f}")
+    console.print(table)
+
+    columns = {"human": lyrics["human"], **({"samples": lyrics["samples"]} if lyrics["samples"] else {})}
+    table = Table(title=f"Lyrics after the first bar of {lyrics['prompts']} songs (up to {lyrics['max_new_tokens']} tokens each)")
+    table.add_column("metric")
+    for name in columns:
+        table.add_column("human continuation" if name == "human" else "samples", justify="right")
+
+    def row(label: str, show) -> None:
+        table.add_row(label, *(show(column) for column in columns.values()))
+
+    row("model perplexity of the text", lambda c: f"{c['perplexity']['perplexity']:.1f}")
+    row("repeated 4-grams (rep-4)", lambda c: f"{c['rep4']:.1%}")
+    row("texts that loop", lambda c: f"{c['loop_rate']:.1%}")
+    row("distinct-1 / distinct-2", lambda c: f"{c['distinct1']:.3f} / {c['distinct2']:.3f}")
+    row("consecutive bars that rhyme", lambda c: f"{c['rhyme_rate']:.1%} of {c['rhyme_pairs']}")
+    row("longest run copied from train (mean / max words)",
+        lambda c: f"{c['memorisation']['mean_longest_run']:.1f} / {c['memorisation']['max_longest_run']}")
+    row("texts copying >= 8 words in a row", lambda c: f"{c['memorisation']['copy_rate']:.1%}")
+    if lyrics["human"]["fidelity"]:
+        chance = lyrics["human"]["fidelity"]["chance"]
+        row(f"attributed to their own artist (chance {chance:.0%})", lambda c: f"{c['fidelity']['top1']:.1%}" if c["fidelity"] else "-")
+        row("own-artist margin (nats/token)", lambda c: f"{c['fidelity']['margin']:+.3f}" if c["fidelity"] else "-")
+    if lyrics["sampling"]:
+        sampling = lyrics["sampling"]
+        table.caption = (
+            f"samples: temperature {sampling['temperature']}, top-k {sampling['top_k']}, top-p {sampling['top_p']},"
+            f" repetition penalty {sampling['repetition_penalty']}, no-repeat n-gram {sampling['no_repeat_ngram_size']},"
+            f" seed {sampling['seed']}"
+        )
+    console.print(table)
+
+    per_artist = record["per_artist"]
+    table = Table(title=f"Per artist ({record['split']})")
+    table.add_column("artist")
+    for column in ("songs", "tokens", "perplexity"):
+        table.add_column(column, justify="right")
+    fidelity = {name: c["fidelity"]["per_artist"] for name, c in columns.items() if c["fidelity"]}
+    for name in fidelity:
+        table.add_column(f"own-artist top-1 / margin ({'human' if name == 'human' else 'samples'})", justify="right")
+    for artist, stats in per_artist.items():
+        cells = [f"{stats['songs']:,}", f"{stats['tokens']:,}", f"{stats['perplexity']:.2f}"]
+        for by_artist in fidelity.values():
+            mine = by_artist.get(artist)
+            cells.append(f"{mine['top1']:.0%} / {mine['margin']:+.3f}" if mine else "-")
+        table.add_row(artist, *cells)
+    console.print(table)

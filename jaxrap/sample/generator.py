@@ -74,12 +74,17 @@ class Generator:
 
     def encode_prompt(self, prompt: str, artist: str | None = None) -> list[int]:
         """The prompt's token ids, song prefix included."""
+        return self.prompt_prefix(artist) + self.encode_text(prompt)
+
+    def encode_text(self, text: str) -> list[int]:
+        """Token ids of ``text`` alone: as the tokenizer encodes it for a plain Hugging Face
+        model, as training tokenized lyrics for a jaxrap model (text that spells a control
+        token stays text)."""
         if self.song_prompt is None:
-            return self.prompt_prefix(artist) + self.tokenizer(prompt)["input_ids"]
+            return self.tokenizer(text)["input_ids"]
         from jaxrap.data.tokenizer import encode_texts
 
-        # As training tokenized the lyrics: text that spells a control token stays text.
-        return self.prompt_prefix(artist) + encode_texts(self.tokenizer, [prompt])[0]
+        return encode_texts(self.tokenizer, [text])[0]
 
     def stream(
         self, prompt: str, params: SamplingParams | None = None, cancel: threading.Event | None = None
