@@ -58,6 +58,7 @@ def test_different_endings_get_different_keys(first, second):
         ("chante", "ɑ̃t"),
         ("le chant", "ɑ̃"),
         ("un moment", "ɑ̃"),
+        ("il ment", "ɑ̃"),  # "-ment" with nothing before it
         ("ils aiment", "ɛm"),
         ("aujourd'hui", "i"),
         ("dis-le", "ə"),

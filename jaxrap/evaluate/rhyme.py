@@ -197,7 +197,7 @@ def _drop_mute_ending(word: str) -> tuple[str, str | None]:
     if word.endswith(("tient", "vient")):
         return word, "ɛ̃"
     sounded_ment = word.endswith(("ement", "mment")) or (
-        word.endswith("ment") and word[-5] in "oiuéa" and word not in _MUTE_MENT
+        word.endswith("ment") and word[-5:-4] in tuple("oiuéa") and word not in _MUTE_MENT
     )
     if word in _SOUNDED_ENT or sounded_ment:
         return word, "ɑ̃"
