@@ -1,6 +1,8 @@
 """The terminal studio, driven with Textual's Pilot: a real tiny model streams into the history,
 Esc stops it, the panel's values are used and refused when out of range, the history survives
-a restart and replays exactly, export writes Markdown; snapshots of the three screens.
+a restart and replays exactly, export writes Markdown, a model with artist tokens gets an artist
+selector whose choice conditions generation; snapshots of the three screens and of the open
+artist list.
 
 Tests that only look at the screen use a stand-in engine (fixed model info, canned text), so
 their snapshots do not depend on the machine; generation tests load the real tiny model (the
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import jax
 import pytest
+from textual.widgets import OptionList, Select
 
 from jaxrap.compile_cache import ENV_VAR
 from jaxrap.errors import JaxrapError
@@ -30,11 +33,12 @@ from jaxrap.tui.screens.help import HelpScreen
 from jaxrap.tui.screens.no_model import NoModelScreen
 from jaxrap.tui.screens.studio import StudioScreen
 from jaxrap.tui.widgets.history_view import RHYME_COLOURS, EntryCard, HistoryView
-from jaxrap.tui.widgets.params_panel import ParamsPanel
+from jaxrap.tui.widgets.params_panel import NO_ARTIST, ParamsPanel
 from jaxrap.tui.widgets.status_line import StatusLine
 
 SIZE = (110, 34)
 STAND_IN = "runs/tiny_cpu"  # the model name the stand-in engine reports (not a real path)
+ARTISTS = ("Médine", "Shurik'n", "unknown")  # as ModelInfo.artists lists a conditioned model's
 QUATRAIN = "\nLe béton m'a appris la patience\nOn rêvait de partir au bout du globe\nLe bitume m'a volé mon enfance"
 
 
@@ -43,8 +47,9 @@ class StandInEngine:
 
     info = ModelInfo(STAND_IN, 300, "cpu", context=1024)
 
-    def __init__(self, text: str = QUATRAIN, hold: bool = False):
+    def __init__(self, text: str = QUATRAIN, hold: bool = False, artists: tuple[str, ...] = ()):
         self.text, self.hold = text, hold
+        self.info = dataclasses.replace(self.info, artists=artists)
 
     def stream(self, prompt, params, cancel):
         for start in range(0, len(self.text), 9):
@@ -308,6 +313,62 @@ def test_copy_edit_and_replay_use_the_highlighted_entry(data_dir):
     drive(StudioApp(STAND_IN, load_engine=stand_in()), scenario)
 
 
+# --- the artist selector -------------------------------------------------------------------------
+
+
+def select_labels(select: Select) -> list[str]:
+    return [str(option.prompt) for option in select.query_one(OptionList).options]
+
+
+@pytest.mark.parametrize(
+    "artists,artist,refusal",
+    [
+        (ARTISTS, "Booba", f"{STAND_IN} does not know the artist 'Booba'"),  # another model's artist
+        ((), "Médine", f"{STAND_IN} knows no artists"),  # a model trained without artist tokens
+    ],
+)
+def test_an_entry_whose_artist_the_model_does_not_know_is_refused_on_replay(data_dir, artists, artist, refusal):
+    History.for_model(STAND_IN).append(seeded_entry(QUATRAIN, artist=artist, temperature=1.2))
+
+    async def scenario(pilot):
+        pilot.app.screen.query_one(HistoryView).focus()
+        for key in ("r", "ctrl+r"):
+            await pilot.press(key)
+            await settle(pilot)
+            assert sum(refusal in message for message in notifications(pilot.app)) == 1
+            pilot.app.clear_notifications()
+        assert len(pilot.app.screen.query(EntryCard)) == 1  # nothing ran
+        await pilot.press("e")  # editing still restores the rest of the entry
+        assert pilot.app.screen.query_one(ParamsPanel).sampling_params() == SamplingParams(seed=7, temperature=1.2)
+        assert any(refusal in message and "no specific artist" in message for message in notifications(pilot.app))
+
+    drive(StudioApp(STAND_IN, load_engine=stand_in(StandInEngine(artists=artists))), scenario)
+
+
+@pytest.mark.parametrize("edited,chosen", [("Shurik'n", "Shurik'n"), ("Booba", None)])
+def test_an_entry_edited_while_the_model_loads_sets_the_selector_once_it_appears(data_dir, edited, chosen):
+    History.for_model(STAND_IN).append(seeded_entry(QUATRAIN, artist=edited))
+    loading = threading.Event()
+
+    def gated_loader(model, progress):
+        loading.wait(10)
+        return StandInEngine(artists=ARTISTS)
+
+    async def main():
+        async with StudioApp(STAND_IN, load_engine=gated_loader).run_test(size=SIZE) as pilot:
+            panel = pilot.app.screen.query_one(ParamsPanel)
+            pilot.app.screen.query_one(HistoryView).focus()
+            await pilot.press("e")
+            assert panel.artist_select is None and panel.artist == edited  # kept until the model says
+            loading.set()
+            await settle(pilot)
+            assert panel.artist_select.value == chosen and panel.sampling_params().artist == chosen
+            warned = any("'Booba'" in message for message in notifications(pilot.app))
+            assert warned == (chosen is None)
+
+    asyncio.run(main())
+
+
 # --- snapshots --------------------------------------------------------------------------------
 
 
@@ -323,6 +384,18 @@ def test_snapshot_main_screen(snap_compare, data_dir, utc):
     history.append(seeded_entry(QUATRAIN))
     history.append(seeded_entry("\nJ'm'arrache" + ", j'm'arrache" * 6, prompt="Sur le mic", temperature=1.2))
     assert snap_compare(StudioApp(STAND_IN, load_engine=stand_in()), terminal_size=SIZE, run_before=_steady)
+
+
+def test_snapshot_main_screen_with_the_artist_list_open(snap_compare, data_dir, utc):
+    History.for_model(STAND_IN).append(seeded_entry(QUATRAIN, artist="Shurik'n"))
+
+    async def open_artists(pilot):
+        await _steady(pilot)
+        pilot.app.screen.query_one(ParamsPanel).artist_select.focus()
+        await pilot.press("enter")
+
+    app = StudioApp(STAND_IN, load_engine=stand_in(StandInEngine(artists=ARTISTS)))
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_artists)
 
 
 def test_snapshot_help_screen(snap_compare):
@@ -363,6 +436,7 @@ def test_a_prompt_streams_into_the_history_and_is_saved(tiny_model, data_dir):
         status = pilot.app.screen.query_one(StatusLine)
         assert stages == ["starting jax", "loading the model", "compiling the decoder"]  # shown while loading
         assert status.state == "ready" and status.step is None
+        assert not pilot.app.screen.query(Select)  # the model knows no artists: no selector
         # 128 positions: the default 256 max tokens would leave no room for the prompt
         assert pilot.app.screen.query_one(ParamsPanel).input_for("max_new_tokens").value == "64"
         assert status.device == describe_device(jax.devices()[0])
@@ -476,3 +550,48 @@ def test_history_survives_a_restart_replays_exactly_regenerates_and_exports(tiny
     assert (replayed.prompt, replayed.params, replayed.output) == (original.prompt, original.params, original.output)
     assert regenerated.params["seed"] != original.params["seed"]
     assert {**regenerated.params, "seed": 11} == original.params
+
+
+@pytest.fixture(scope="module")
+def conditioned_model(conditioned_model_dir) -> str:
+    """The tiny model trained-as-if with artist tokens (Médine, Shurik'n), decoder compiled."""
+    load_engine(str(conditioned_model_dir), progress=lambda stage: None)
+    return str(conditioned_model_dir)
+
+
+def test_the_chosen_artist_conditions_the_generation_replays_edits_and_exports(conditioned_model, data_dir):
+    params = SamplingParams(max_new_tokens=8, seed=5, artist="Shurik'n")
+
+    async def scenario(pilot):
+        panel = pilot.app.screen.query_one(ParamsPanel)
+        select = panel.artist_select
+        assert select_labels(select) == [NO_ARTIST, "Médine", "Shurik'n"]
+        assert panel.artist is None  # no specific artist until one is chosen
+        select.focus()
+        await pilot.press("enter", "down", "down", "enter")  # open the list, pick the third
+        assert panel.artist == "Shurik'n"
+        set_params(pilot, max_new_tokens=8, seed=5)
+        await pilot.click("#prompt")
+        await pilot.press(*"Frère", "enter")
+        await settle(pilot)
+        card = pilot.app.screen.query_one(EntryCard)
+        assert card.entry.params == params_to_record(params)
+        assert "artist Shurik'n" in str(card.query_one(".entry-header").content)
+        generator = pilot.app.screen.engine.generator
+        assert card.entry.output == generator.generate("Frère", params)[0]
+        assert card.entry.output != generator.generate("Frère", params.replace(artist=None))[0]
+
+        panel.artist = None
+        pilot.app.screen.query_one(HistoryView).focus()
+        await pilot.press("r")  # replay: the entry's artist, whatever the panel says
+        await settle(pilot)
+        original, replayed = (card.entry for card in pilot.app.screen.query(EntryCard))
+        assert (replayed.params, replayed.output) == (original.params, original.output)
+        await pilot.press("e")
+        assert select.value == "Shurik'n"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        (exported,) = (data_dir / "exports").glob("*.md")
+        assert exported.read_text(encoding="utf-8").count("Artist: `Shurik'n`") == 2
+
+    drive(StudioApp(conditioned_model), scenario)

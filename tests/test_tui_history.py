@@ -76,5 +76,13 @@ def test_markdown_export_keeps_bars_parameters_and_step(data_dir):
     assert "````text\nSans pas\n```\n````" in text  # a fence inside the lyrics gets a longer fence
 
 
+def test_markdown_export_names_the_chosen_artist_on_its_own_line():
+    chosen, none = entry(params={**PARAMS, "artist": "Oxmo_Puccino"}), entry(params={**PARAMS, "artist": None})
+    text = entries_to_markdown([chosen, none])
+    assert "Model: `runs/tiny`, step 300  \nArtist: `Oxmo_Puccino`  \nPrompt: " in text
+    assert text.count("Artist:") == 1  # no specific artist: no line
+    assert text.count("Parameters: seed 7 · max_new_tokens 64 · temperature 0.9 · top_p 0.95\n") == 2
+
+
 def test_markdown_of_no_entries_says_so():
     assert "no generations yet" in entries_to_markdown([])

@@ -21,6 +21,9 @@ class ModelInfo:
     step: int | None  # the checkpoint step of a training run; None for a Hugging Face model
     device: str  # where it runs: "cpu", "gpu (NVIDIA H200)"
     context: int  # n_positions: prompt and generated tokens together
+    # Values of SamplingParams.artist it accepts: the named artists, sorted, then "unknown"
+    # (as `jaxrap artists` lists them); () for a model trained without artist tokens.
+    artists: tuple[str, ...] = ()
 
 
 class Engine(Protocol):
@@ -52,7 +55,8 @@ def load_engine(model: str, progress: Progress) -> Engine:
     for _ in generator.stream("\n", SamplingParams(max_new_tokens=2, seed=0)):
         pass
     device = describe_device(jax.devices()[0])
-    return SamplerEngine(generator, ModelInfo(model, generator.step, device, generator.config.n_positions))
+    info = ModelInfo(model, generator.step, device, generator.config.n_positions, generator.artists)
+    return SamplerEngine(generator, info)
 
 
 def describe_device(device) -> str:

@@ -135,25 +135,31 @@ def _ends_with_newline(path: Path) -> bool:
 
 
 def describe_params(params: dict[str, Any]) -> str:
-    """One line naming each parameter, seed first: "seed 7 · temperature 0.9 · top_p 0.95 · ..."."""
+    """One line naming each parameter that is set, seed first: "seed 7 · temperature 0.9 ·
+    top_p 0.95 · ...". The artist is left out: the export gives it its own line."""
     ordered = sorted(params.items(), key=lambda item: item[0] != "seed")
-    return " · ".join(f"{name} {value}" for name, value in ordered if value not in ((), []))
+    return " · ".join(
+        f"{name} {value}" for name, value in ordered if value not in ((), [], None) and name != "artist"
+    )
 
 
 def entries_to_markdown(entries: Sequence[HistoryEntry]) -> str:
-    """Markdown: a title, then per entry a heading, its model, step and parameters, and the
-    lyrics (prompt + generated text, one bar per line, exactly as generated) in a text block."""
+    """Markdown: a title, then per entry a heading, its model, step, artist (when one was
+    chosen) and parameters, and the lyrics (prompt + generated text, one bar per line, exactly
+    as generated) in a text block."""
     models = sorted({entry.model for entry in entries})
     lines = [f"# jaxrap lyrics — {', '.join(models) if models else 'no generations yet'}", ""]
     for number, entry in enumerate(entries, 1):
         step = f", step {entry.step}" if entry.step is not None else ""
         stopped = " (stopped)" if entry.stopped else ""
+        artist = entry.params.get("artist")
         lyrics = entry.prompt + entry.output
         fence = "````" if "```" in lyrics else "```"
         lines += [
             f"## {number}. {entry.created}{stopped}",
             "",
             f"Model: `{entry.model}`{step}  ",
+            *([f"Artist: `{artist}`  "] if artist is not None else []),
             f"Prompt: `{entry.prompt.replace(chr(10), ' / ')}`  ",
             f"Parameters: {describe_params(entry.params)}",
             "",

@@ -136,7 +136,13 @@ class StudioScreen(Screen):
     def on_studio_screen_model_ready(self, message: ModelReady) -> None:
         status = self.query_one(StatusLine)
         status.step, status.device = message.info.step, message.info.device
-        self.query_one(ParamsPanel).fit_context(message.info.context)
+        panel = self.query_one(ParamsPanel)
+        panel.fit_context(message.info.context)
+        problem = self._artist_problem(panel.artist)  # of an entry edited while the model loaded
+        if problem is not None:
+            self.notify(f"{problem}; the panel is set to no specific artist", severity="warning")
+            panel.artist = None
+        panel.show_artists(message.info.artists)
         if self._live is None:
             status.set_state("ready")
         else:  # a prompt sent during loading: its entry gets the step it is generated with
@@ -251,15 +257,37 @@ class StudioScreen(Screen):
             self.notify(f"this entry's parameters are not valid any more: {error}", severity="error")
             return None
 
+    def _artist_problem(self, artist: str | None) -> str | None:
+        """Why the model cannot write as ``artist``, or None. None as well while the model
+        loads: a generation then waits for it, and the sampler's error names the problem."""
+        if artist is None or self.engine is None:
+            return None
+        known = self.engine.info.artists
+        if artist in known:
+            return None
+        if not known:
+            return f"{self.model} knows no artists (trained without artist tokens), so it cannot write as {artist}"
+        return f"{self.model} does not know the artist {artist!r} (the panel's artist list has those it knows)"
+
+    def _runnable_params(self, entry: HistoryEntry) -> SamplingParams | None:
+        """The entry's parameters, or None (with a message) when they are not valid or name an
+        artist the model does not know (another model's, or one dropped by a new training)."""
+        params = self._params_of(entry)
+        problem = params and self._artist_problem(params.artist)
+        if problem:
+            self.notify(f"this entry cannot run again: {problem}", severity="error")
+            return None
+        return params
+
     def action_regenerate(self) -> None:
         entry = self._highlighted()
-        params = entry and self._params_of(entry)
+        params = entry and self._runnable_params(entry)
         if params is not None:
             self.start_generation(entry.prompt, params.replace(seed=None).with_seed())
 
     def action_replay(self) -> None:
         entry = self._highlighted()
-        params = entry and self._params_of(entry)
+        params = entry and self._runnable_params(entry)
         if params is None:
             return
         step = self.query_one(StatusLine).step
@@ -278,6 +306,10 @@ class StudioScreen(Screen):
         params = entry and self._params_of(entry)
         if params is None:
             return
+        problem = self._artist_problem(params.artist)
+        if problem is not None:  # the rest of the entry is still worth editing
+            self.notify(f"{problem}; the panel is set to no specific artist", severity="warning")
+            params = params.replace(artist=None)
         self.query_one(ParamsPanel).show_params(params)
         prompt = self.query_one(PromptInput)
         prompt.value = entry.prompt.replace("\n", BAR_SEPARATOR)

@@ -40,11 +40,13 @@ _HEADER_PARAMS = (
 
 
 def header_text(entry: HistoryEntry, number: int) -> str:
-    """"#3 · 14:02 · step 300 · seed 7 · temp 0.9 · top-p 0.95 · rep 1.15 · max 256"."""
+    """"#3 · 14:02 · step 300 · artist Médine · seed 7 · temp 0.9 · top-p 0.95 · rep 1.15 · max 256"."""
     when = datetime.fromisoformat(entry.created).astimezone().strftime("%Y-%m-%d %H:%M")
     parts = [f"#{number}", when]
     if entry.step is not None:
         parts.append(f"step {entry.step}")
+    if entry.params.get("artist") is not None:
+        parts.append(f"artist {entry.params['artist']}")
     parts.append(f"seed {entry.params.get('seed')}")
     for name, label, off in _HEADER_PARAMS:
         value = entry.params.get(name)

@@ -4,21 +4,26 @@
 here. Each input's validator builds a SamplingParams from the panel's current values and
 keeps the problems that name its own field (problems of other fields are set aside by giving
 those fields their defaults), so a combination such as min tokens above max tokens marks the
-field it names, and every input is checked again whenever one changes. Issue 6's artist
-selector adds one more control to ``compose`` and one more keyword to ``sampling_params``.
+field it names, and every input is checked again whenever one changes.
+
+A model trained with artist tokens also gets an artist selector, first in the grid: the model
+loads after the panel is drawn, so ``show_artists`` mounts it once the model is ready, and a
+model without artists never has one. Its value is ``SamplingParams.artist`` as is: a known
+name, or None ("none (unknown)": the shared unknown token, no specific artist).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, VerticalGroup
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Label, Select, Static
 
+from jaxrap.data.artists import UNKNOWN_ARTIST
 from jaxrap.errors import JaxrapError
 from jaxrap.sample.params import SamplingParams
 
@@ -46,6 +51,11 @@ FIELDS = (
 )
 _FIELDS_BY_ID = {f"param-{field.name}": field for field in FIELDS}
 _DEFAULTS = SamplingParams()
+NO_ARTIST = "none (unknown)"  # the selector's label for artist None
+ARTIST_HINT = (
+    "Write as this artist (the model was trained with artist tokens)."
+    f" '{NO_ARTIST}' uses the token shared by artists with too few songs: no specific style."
+)
 
 
 def parse_field(field: ParamField, text: str) -> int | float | None:
@@ -99,7 +109,13 @@ def format_value(value: int | float | None) -> str:
 
 
 class ParamsPanel(VerticalGroup):
-    """Labelled inputs for every field of FIELDS, and a line for the first problem found."""
+    """Labelled inputs for every field of FIELDS (and the artist selector once a model with
+    artists is loaded), and a line for the first problem found."""
+
+    def __init__(self, *, id: str | None = None):
+        super().__init__(id=id)
+        # The artist of an entry edited before the model (and so the selector) was ready.
+        self._pending_artist: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("Parameters", classes="panel-title")
@@ -132,15 +148,49 @@ class ParamsPanel(VerticalGroup):
                 pass
         return values
 
+    @property
+    def artist_select(self) -> Select[str | None] | None:
+        """The artist selector; None until a model with artist tokens is loaded, and for any other."""
+        found = self.query("#param-artist")
+        return found.first(Select) if found else None
+
+    @property
+    def artist(self) -> str | None:
+        """The chosen artist (SamplingParams.artist): a known name, or None for no specific one."""
+        select = self.artist_select
+        return self._pending_artist if select is None else select.value
+
+    @artist.setter
+    def artist(self, artist: str | None) -> None:
+        """Choose ``artist``; the caller makes sure the model knows it (before the model is
+        ready, it waits for ``show_artists``)."""
+        artist = None if artist == UNKNOWN_ARTIST else artist  # one token: one choice
+        select = self.artist_select
+        if select is None:
+            self._pending_artist = artist
+        else:
+            select.value = artist
+
+    def show_artists(self, artists: Sequence[str]) -> None:
+        """Add the selector for a model's ``artists`` (ModelInfo.artists: names, then "unknown"),
+        set to the artist of an entry edited meanwhile; nothing for a model without artists."""
+        if not artists or self.artist_select is not None:
+            return
+        options = [(NO_ARTIST, None), *((name, name) for name in artists if name != UNKNOWN_ARTIST)]
+        choice = self._pending_artist if self._pending_artist in artists else None
+        select = Select(options, value=choice, allow_blank=False, id="param-artist", tooltip=ARTIST_HINT, compact=True)
+        self.query_one("#param-grid", Grid).mount(Label("artist", classes="param-label"), select, before=0)
+
     def sampling_params(self) -> SamplingParams:
         """The panel's values as SamplingParams; a JaxrapError names the first bad field."""
         values = {field.name: parse_field(field, self.input_for(field.name).value) for field in FIELDS}
-        return SamplingParams(**values)
+        return SamplingParams(**values, artist=self.artist)
 
     def show_params(self, params: SamplingParams) -> None:
-        """Fill every input from ``params`` (editing an entry of the history)."""
+        """Fill every input and the artist from ``params`` (editing an entry of the history)."""
         for field in FIELDS:
             self.input_for(field.name).value = format_value(getattr(params, field.name))
+        self.artist = params.artist
 
     def fit_context(self, context: int) -> None:
         """Leave room for a prompt in a model with a short context (``context`` positions): the
