@@ -1,0 +1,302 @@
+"""Sampling sweep: how often a trained model's samples loop, and how likely it finds them, over a
+temperature x top-p x repetition-penalty x no-repeat-n-gram grid.
+
+    python scripts/sweep_sampling.py --model runs/tiny_cpu --data data/rap --out runs/sweep_tiny_cpu
+
+Every grid point, plus the original app's settings (temperature 0.7, top-k 100, top-p 0.9, no
+repetition penalty) and jaxrap's default (``SamplingParams()``), writes the same ``--samples``
+texts: ``--samples-per-prompt`` after each of the first bars of validation songs that
+``jaxrap eval --samples`` uses (``evaluate.samples``), one seed for every point (the same
+random numbers, so points differ by their settings rather than their draws). Each point is
+scored as ``jaxrap eval`` scores samples:
+
+- loop rate: the share of samples that fall into a loop (``evaluate.repetition.detect_loop``),
+  with its 95% Wilson interval (samples of one prompt share it, so the interval is a little
+  optimistic; rerun with another ``--seed`` for the seed-to-seed spread);
+- rep-4, distinct-1/2, rhyme rate (``evaluate.lyric_metrics``);
+- sample perplexity: the model's perplexity of its own samples at temperature 1, no filters
+  (``evaluate.samples.continuation_perplexity``). Low is text the model finds likely: fluent,
+  or degenerate (a loop is very likely), so it is shown beside the perplexity of the songs'
+  real continuations (the ``validation continuations`` row, cut to the same token budget).
+
+Writes ``sweep.csv`` (one row per point, the validation continuations first) and ``sweep.png``
+(loop rate against sample perplexity) in ``--out``. Rows are appended as points finish, and a
+rerun skips points already in ``sweep.csv`` for the same model, samples, tokens and seed, so a
+long sweep can run in several sittings. The suggested preset (``choose_preset``): among the
+points with a loop rate at most half the original app's and a sample perplexity no higher than
+its, the lowest loop rate, then the lowest rep-4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import itertools
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from jaxrap.errors import JaxrapError
+from jaxrap.sample.params import SamplingParams
+
+ORIGINAL_APP = SamplingParams(temperature=0.7, top_k=100, top_p=0.9, repetition_penalty=1.0)
+GRID_FIELDS = ("temperature", "top_k", "top_p", "repetition_penalty", "no_repeat_ngram_size")
+RUN_FIELDS = ("model", "seed", "samples", "max_new_tokens")  # what makes rows of two runs comparable
+METRIC_FIELDS = ("texts", "loop_rate", "loop_rate_low", "loop_rate_high", "rep4", "distinct1", "distinct2",
+                 "rhyme_rate", "sample_perplexity", "tokens", "seconds")
+COLUMNS = ("label", *RUN_FIELDS, *GRID_FIELDS, "repetition_window", *METRIC_FIELDS)
+HUMAN = "validation continuations"
+
+
+def grid_points(args: argparse.Namespace) -> list[SamplingParams]:
+    """The original app's settings, jaxrap's default, then the grid, without duplicates."""
+    grid = [
+        SamplingParams(**dict(zip(GRID_FIELDS, values)))
+        for values in itertools.product(*(getattr(args, name) for name in GRID_FIELDS))
+    ]
+    return list(dict.fromkeys([ORIGINAL_APP, SamplingParams(), *grid]))
+
+
+def settings(params: SamplingParams) -> tuple:
+    return tuple(float(getattr(params, name)) for name in (*GRID_FIELDS, "repetition_window"))
+
+
+def row_key(row: dict) -> tuple:
+    """Identifies a point of a run: rows with the same key measured the same thing."""
+    return (*(str(row[name]) for name in RUN_FIELDS), *(float(row[name]) for name in (*GRID_FIELDS, "repetition_window")))
+
+
+def label(params: SamplingParams) -> str:
+    marks = [name for name, preset in (("original app", ORIGINAL_APP), ("jaxrap default", SamplingParams()))
+             if settings(params) == settings(preset)]
+    return " + ".join(marks) or "grid"
+
+
+def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (sound near 0 and 1, unlike the normal one)."""
+    from scipy.stats import binomtest
+
+    interval = binomtest(successes, trials).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+def pareto_front(rows: Sequence[dict]) -> list[dict]:
+    """Rows no other row beats on both loop rate and sample perplexity (lower is better for
+    both), by increasing sample perplexity."""
+    front: list[dict] = []
+    for row in sorted(rows, key=lambda r: (r["sample_perplexity"], r["loop_rate"])):
+        if not front or row["loop_rate"] < front[-1]["loop_rate"]:
+            front.append(row)
+    return front
+
+
+def choose_preset(rows: Sequence[dict], baseline: dict, *, loop_reduction: float = 0.5) -> dict | None:
+    """The row with the lowest loop rate (then rep-4, then sample perplexity) among those that
+    loop at most ``1 - loop_reduction`` times as often as ``baseline`` (and less often: a
+    baseline that never loops cannot be beaten) at a sample perplexity no higher than its; None
+    when no row qualifies."""
+    qualifying = [
+        row for row in rows
+        if row["loop_rate"] <= (1 - loop_reduction) * baseline["loop_rate"] and row["loop_rate"] < baseline["loop_rate"]
+        and row["sample_perplexity"] <= baseline["sample_perplexity"]
+    ]
+    return min(qualifying, key=lambda r: (r["loop_rate"], r["rep4"], r["sample_perplexity"]), default=None)
+
+
+def measure(generator, scorer, prompts, texts: list[list[str]]) -> dict:
+    """The metric columns of ``texts[i]``, the texts written after ``prompts[i]``."""
+    from jaxrap.evaluate.lyric_metrics import lyric_stats
+    from jaxrap.evaluate.samples import continuation_perplexity
+
+    flat = [text for prompt_texts in texts for text in prompt_texts]
+    stats = lyric_stats(flat)
+    perplexity = continuation_perplexity(scorer, generator, prompts, texts)
+    low, high = wilson_interval(round(stats.loop_rate * stats.texts), stats.texts)
+    return {
+        "texts": stats.texts, "loop_rate": stats.loop_rate, "loop_rate_low": low, "loop_rate_high": high,
+        "rep4": stats.rep4, "distinct1": stats.distinct1, "distinct2": stats.distinct2, "rhyme_rate": stats.rhyme_rate,
+        "sample_perplexity": perplexity.perplexity, "tokens": perplexity.tokens,
+    }
+
+
+def read_rows(path: Path) -> list[dict]:
+    """sweep.csv's rows, numbers as floats (an empty list when there is no file yet)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    if rows and list(rows[0]) != list(COLUMNS):
+        raise JaxrapError(f"{path}: columns differ from this script's; use another --out")
+    numeric = set(GRID_FIELDS) | set(METRIC_FIELDS) | {"repetition_window"}
+    return [{name: float(value) if name in numeric and value != "" else value for name, value in row.items()} for row in rows]
+
+
+def append_row(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def plot(rows: Sequence[dict], human: dict, preset: dict | None, path: Path) -> None:
+    """Loop rate against sample perplexity: grid points coloured by repetition penalty, shaped
+    by no-repeat n-gram size, the original app, jaxrap's default and the preset marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(12, 6), layout="constrained")
+    x = [row["sample_perplexity"] for row in rows]
+    y = [100 * row["loop_rate"] for row in rows]
+    axes.errorbar(x, y, yerr=[[100 * (r["loop_rate"] - r["loop_rate_low"]) for r in rows],
+                              [100 * (r["loop_rate_high"] - r["loop_rate"]) for r in rows]],
+                  fmt="none", ecolor="0.85", elinewidth=0.8, zorder=1)
+    penalties = sorted({row["repetition_penalty"] for row in rows})
+    colours = matplotlib.colormaps["viridis"].resampled(max(len(penalties), 2))
+    shapes = dict(zip(sorted({row["no_repeat_ngram_size"] for row in rows}), "osD^vP*"))
+    for (penalty, size), group in itertools.groupby(
+        sorted(rows, key=lambda r: (r["repetition_penalty"], r["no_repeat_ngram_size"])),
+        key=lambda r: (r["repetition_penalty"], r["no_repeat_ngram_size"]),
+    ):
+        group = list(group)
+        axes.scatter([r["sample_perplexity"] for r in group], [100 * r["loop_rate"] for r in group],
+                     color=colours(penalties.index(penalty)), marker=shapes[size], s=28, zorder=2,
+                     label=f"penalty {penalty:g}, no-repeat {int(size) or 'off'}")
+    front = pareto_front(rows)
+    axes.step([r["sample_perplexity"] for r in front], [100 * r["loop_rate"] for r in front],
+              where="post", color="0.5", linewidth=0.8, zorder=1, label="Pareto front")
+    original = next(row for row in rows if "original app" in row["label"])
+    default = next(row for row in rows if "jaxrap default" in row["label"])
+    axes.add_patch(matplotlib.patches.Rectangle(
+        (0, 0), original["sample_perplexity"], 50 * original["loop_rate"], color="tab:green", alpha=0.08, zorder=0,
+        label="half the original's loop rate, perplexity no higher"))
+    marks = [(original, "*", "tab:red", "original app (T 0.7, top-k 100, top-p 0.9)"), (default, "X", "black", "jaxrap default")]
+    if preset is not None:
+        marks.append((preset, "o", "none", "suggested preset"))
+    for row, marker, colour, name in marks:
+        axes.scatter([row["sample_perplexity"]], [100 * row["loop_rate"]], marker=marker, s=220 if marker == "o" else 160,
+                     facecolors=colour, edgecolors="tab:green" if marker == "o" else colour, linewidths=2, zorder=3, label=name)
+    axes.axvline(human["sample_perplexity"], color="tab:blue", linestyle="--", linewidth=1,
+                 label=f"validation continuations (perplexity {human['sample_perplexity']:.1f},"
+                       f" loop rate {human['loop_rate']:.1%})")
+    axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    axes.xaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
+    axes.set_xlim(0.9 * min([*x, human["sample_perplexity"]]), 1.1 * max([*x, human["sample_perplexity"]]))
+    axes.set_ylim(bottom=0)
+    axes.set_xlabel("sample perplexity (the model's own, temperature 1, no filters; log scale)")
+    axes.set_ylabel(f"samples that loop, % (95% Wilson interval; {int(original['texts'])} samples per point)")
+    axes.set_title(f"{original['model']}: sampling sweep, {int(original['max_new_tokens'])} new tokens, seed {original['seed']}")
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    figure.savefig(path, dpi=130)
+    plt.close(figure)
+
+
+def print_table(rows: Sequence[dict], human: dict, preset: dict | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Sampling sweep: reference rows, then the Pareto front (loop rate vs sample perplexity)")
+    for column in ("", "T", "top-k", "top-p", "penalty", "no-repeat", "loop rate (95% CI)", "rep-4", "distinct-2", "sample ppl"):
+        table.add_column(column, justify="left" if not column else "right")
+
+    def add(name: str, row: dict) -> None:
+        grid = [f"{row[f]:g}" if row[f] != "" else "-" for f in GRID_FIELDS]
+        interval = f" ({row['loop_rate_low']:.0%}-{row['loop_rate_high']:.0%})" if row["loop_rate_low"] != "" else ""
+        table.add_row(name, *grid, f"{row['loop_rate']:.1%}{interval}", f"{row['rep4']:.1%}",
+                      f"{row['distinct2']:.3f}", f"{row['sample_perplexity']:.1f}")
+
+    add(HUMAN, human)
+    for row in rows:
+        if row["label"] != "grid":
+            add(row["label"], row)
+    if preset is not None:
+        add("suggested preset", preset)
+    table.add_section()
+    for row in pareto_front(rows):
+        add("front", row)
+    Console(width=max(Console().width, 130)).print(table)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="training run directory, HF model directory or hub id")
+    parser.add_argument("--data", required=True, type=Path, help="prepared corpus directory (its validation split gives the prompts)")
+    parser.add_argument("--samples", type=int, default=256, help="samples per grid point (default 256)")
+    parser.add_argument("--samples-per-prompt", type=int, default=4,
+                        help="samples of each prompt, decoded as one batch; --samples / this many prompts (default 4)")
+    parser.add_argument("--max-new-tokens", type=int, default=192, help="tokens per sample, at most (default 192)")
+    parser.add_argument("--temperature", type=float, nargs="+", default=[0.7, 0.9, 1.0])
+    parser.add_argument("--top-k", type=int, nargs="+", default=[0])
+    parser.add_argument("--top-p", type=float, nargs="+", default=[0.9, 1.0])
+    parser.add_argument("--repetition-penalty", type=float, nargs="+", default=[1.0, 1.1, 1.2, 1.3])
+    parser.add_argument("--no-repeat-ngram-size", type=int, nargs="+", default=[0, 4])
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed shared by every point (default 0)")
+    parser.add_argument("--out", type=Path, required=True, help="directory for sweep.csv and sweep.png")
+    args = parser.parse_args(argv)
+    if args.samples < 1 or args.samples_per_prompt < 1 or args.samples % args.samples_per_prompt:
+        parser.error(f"--samples ({args.samples}) must be a positive multiple of --samples-per-prompt ({args.samples_per_prompt})")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    points = grid_points(args)  # validates every value (JaxrapError) before the model loads
+
+    from jaxrap.evaluate.likelihood import ContinuationScorer
+    from jaxrap.evaluate.samples import cut_reference, eval_prompts, generate_samples
+    from jaxrap.load import load_model
+    from jaxrap.sample.generator import Generator
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    csv_path = args.out / "sweep.csv"
+    loaded = load_model(args.model)
+    generator, scorer = Generator(loaded), ContinuationScorer(loaded)
+    count = args.samples // args.samples_per_prompt
+    prompts = eval_prompts(args.data, "validation", count, loaded.song_prompt)
+    if len(prompts) < count:
+        raise JaxrapError(f"{args.data}: {len(prompts)} validation prompts, fewer than --samples / --samples-per-prompt = {count}")
+    run = {"model": args.model, "seed": args.seed, "samples": args.samples, "max_new_tokens": args.max_new_tokens}
+    done = {row_key(row): row for row in read_rows(csv_path) if row["label"] != HUMAN}
+    humans = [row for row in read_rows(csv_path) if row["label"] == HUMAN and all(str(row[k]) == str(v) for k, v in run.items())]
+    if humans:
+        human = humans[0]
+    else:
+        references = [[cut_reference(generator, prompt, args.max_new_tokens)] for prompt in prompts]
+        human = {**dict.fromkeys(COLUMNS, ""), **run, "label": HUMAN, **measure(generator, scorer, prompts, references)}
+        append_row(csv_path, human)
+    rows = []
+    for index, params in enumerate(points):
+        row = {"label": label(params), **run, **{name: getattr(params, name) for name in (*GRID_FIELDS, "repetition_window")}}
+        key = row_key(row)
+        if key not in done:
+            start = time.perf_counter()
+            texts = generate_samples(generator, prompts, params.replace(
+                num_samples=args.samples_per_prompt, max_new_tokens=args.max_new_tokens, seed=args.seed))
+            row.update(measure(generator, scorer, prompts, texts), seconds=round(time.perf_counter() - start, 1))
+            append_row(csv_path, row)
+            done[key] = row
+            print(f"[{index + 1}/{len(points)}] {row['label']}: " + ", ".join(f"{n} {row[n]:g}" for n in GRID_FIELDS)
+                  + f" -> loop rate {row['loop_rate']:.1%}, sample perplexity {row['sample_perplexity']:.1f}"
+                  + f" ({row['seconds']:g} s)", flush=True)
+        rows.append({**done[key], "label": label(params)})
+    baseline = next(row for row in rows if "original app" in row["label"])
+    preset = choose_preset(rows, baseline)
+    plot(rows, human, preset, args.out / "sweep.png")
+    print_table(rows, human, preset)
+    if preset is None:
+        print("no grid point loops at most half as often as the original app at a sample perplexity no higher than its")
+    print(f"wrote {csv_path} and {args.out / 'sweep.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except JaxrapError as error:
+        raise SystemExit(f"sweep_sampling: error: {error}") from None
