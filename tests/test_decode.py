@@ -12,7 +12,7 @@ import pytest
 
 from jaxrap.model import gpt2
 from jaxrap.model.gpt2 import KVCache
-from jaxrap.sample.decode import DecodeCache, decode_step, prompt_bucket, token_chunks
+from jaxrap.sample.decode import prompt_bucket, token_chunks
 from jaxrap.load import load_hf_model
 from jaxrap.sample.generator import ContextOverflowWarning, Generator
 from jaxrap.sample.params import SamplingParams
@@ -78,12 +78,13 @@ def test_kv_cache_decoding_equals_full_forward(generator):
         module = gpt2.merge(model.graphdef, params)
         valid = jnp.arange(bucket)[None] < prompt_length
         prompt = jnp.where(valid, jnp.pad(tokens[:, :prompt_length], ((0, 0), (0, bucket - prompt_length))), 0)
-        _, prefilled = module.hidden_states(prompt, attention_mask=valid, cache=KVCache.empty(model.config, 1, bucket))
-        cache = DecodeCache.from_prefill(prefilled, valid, 2, model.config.n_positions)
+        _, cache = module.hidden_states(prompt, attention_mask=valid, cache=KVCache.empty(model.config, 1, bucket))
+        cache = cache.grow(2, model.config.n_positions).replace(index=jnp.int32(prompt_length))  # as prefill leaves it
 
         def step(cache, slot):
-            logits, cache = decode_step(module, head, cache, jnp.broadcast_to(tokens[0, slot], (2,)), slot)
-            return cache, logits
+            token = jax.lax.dynamic_slice_in_dim(tokens, slot, 1, axis=1)  # (1, 1)
+            hidden, cache = module.hidden_states(jnp.broadcast_to(token, (2, 1)), cache=cache)
+            return cache, hidden[:, 0] @ head  # (2, V)
 
         return jax.lax.scan(step, cache, jnp.arange(prompt_length, 30))[1]  # (19, 2, V)
 
