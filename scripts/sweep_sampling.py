@@ -22,9 +22,15 @@ scored as ``jaxrap eval`` scores samples:
 Writes ``sweep.csv`` (one row per point, the validation continuations first) and ``sweep.png``
 (loop rate against sample perplexity) in ``--out``. Rows are appended as points finish, and a
 rerun skips points already in ``sweep.csv`` for the same model, samples, tokens and seed, so a
-long sweep can run in several sittings. The suggested preset (``choose_preset``): among the
-points with a loop rate at most half the original app's and a sample perplexity no higher than
-its, the lowest loop rate, then the lowest rep-4.
+long sweep can run in several sittings, or in parts that are not one product (the plot and the
+table show every point of the run in ``sweep.csv``).
+
+The suggested preset (``choose_preset``) loops at most half as often as the original app at a
+sample perplexity no worse than its, where worse means farther from the validation
+continuations' perplexity (in log ratio), not higher: text a model finds much likelier than
+real lyrics is its stock phrases and loops (the lowest perplexities in the grid belong to
+temperature 0.5), text it finds much less likely is noise. Among those points: the lowest loop
+rate, then the perplexity nearest the validation continuations', then the lowest rep-4.
 """
 
 from __future__ import annotations
@@ -59,18 +65,20 @@ def grid_points(args: argparse.Namespace) -> list[SamplingParams]:
     return list(dict.fromkeys([ORIGINAL_APP, SamplingParams(), *grid]))
 
 
-def settings(params: SamplingParams) -> tuple:
-    return tuple(float(getattr(params, name)) for name in (*GRID_FIELDS, "repetition_window"))
+def settings(point: SamplingParams | dict) -> tuple[float, ...]:
+    """The swept settings of SamplingParams or of a row, comparable between the two."""
+    get = point.get if isinstance(point, dict) else lambda name: getattr(point, name)
+    return tuple(float(get(name)) for name in (*GRID_FIELDS, "repetition_window"))
 
 
 def row_key(row: dict) -> tuple:
     """Identifies a point of a run: rows with the same key measured the same thing."""
-    return (*(str(row[name]) for name in RUN_FIELDS), *(float(row[name]) for name in (*GRID_FIELDS, "repetition_window")))
+    return (*(str(row[name]) for name in RUN_FIELDS), *settings(row))
 
 
-def label(params: SamplingParams) -> str:
+def label(point: SamplingParams | dict) -> str:
     marks = [name for name, preset in (("original app", ORIGINAL_APP), ("jaxrap default", SamplingParams()))
-             if settings(params) == settings(preset)]
+             if settings(point) == settings(preset)]
     return " + ".join(marks) or "grid"
 
 
@@ -82,27 +90,29 @@ def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
     return float(interval.low), float(interval.high)
 
 
-def pareto_front(rows: Sequence[dict]) -> list[dict]:
-    """Rows no other row beats on both loop rate and sample perplexity (lower is better for
-    both), by increasing sample perplexity."""
-    front: list[dict] = []
-    for row in sorted(rows, key=lambda r: (r["sample_perplexity"], r["loop_rate"])):
-        if not front or row["loop_rate"] < front[-1]["loop_rate"]:
-            front.append(row)
-    return front
+def perplexity_gap(row: dict, reference_perplexity: float) -> float:
+    """|log(sample perplexity / reference)|: how far a row's samples are from being as likely,
+    to the model, as the reference (the validation continuations), too likely or too unlikely."""
+    return abs(math.log(row["sample_perplexity"] / reference_perplexity))
 
 
-def choose_preset(rows: Sequence[dict], baseline: dict, *, loop_reduction: float = 0.5) -> dict | None:
-    """The row with the lowest loop rate (then rep-4, then sample perplexity) among those that
-    loop at most ``1 - loop_reduction`` times as often as ``baseline`` (and less often: a
-    baseline that never loops cannot be beaten) at a sample perplexity no higher than its; None
-    when no row qualifies."""
-    qualifying = [
-        row for row in rows
-        if row["loop_rate"] <= (1 - loop_reduction) * baseline["loop_rate"] and row["loop_rate"] < baseline["loop_rate"]
-        and row["sample_perplexity"] <= baseline["sample_perplexity"]
-    ]
-    return min(qualifying, key=lambda r: (r["loop_rate"], r["rep4"], r["sample_perplexity"]), default=None)
+def preset_rank(row: dict, reference_perplexity: float) -> tuple[float, float, float]:
+    """Sort key of the candidates, best first: loop rate, then ``perplexity_gap``, then rep-4."""
+    return row["loop_rate"], perplexity_gap(row, reference_perplexity), row["rep4"]
+
+
+def meets_criterion(row: dict, baseline: dict, reference_perplexity: float, loop_reduction: float = 0.5) -> bool:
+    """Loops at most ``1 - loop_reduction`` times as often as ``baseline`` (and less often: a
+    baseline that never loops cannot be beaten) with a ``perplexity_gap`` no larger than its."""
+    return (row["loop_rate"] <= (1 - loop_reduction) * baseline["loop_rate"] and row["loop_rate"] < baseline["loop_rate"]
+            and perplexity_gap(row, reference_perplexity) <= perplexity_gap(baseline, reference_perplexity))
+
+
+def choose_preset(rows: Sequence[dict], baseline: dict, reference_perplexity: float, *,
+                  loop_reduction: float = 0.5) -> dict | None:
+    """The best row by ``preset_rank`` among those that ``meets_criterion``; None when none does."""
+    qualifying = [row for row in rows if meets_criterion(row, baseline, reference_perplexity, loop_reduction)]
+    return min(qualifying, key=lambda r: preset_rank(r, reference_perplexity), default=None)
 
 
 def measure(generator, scorer, prompts, texts: list[list[str]]) -> dict:
@@ -167,14 +177,14 @@ def plot(rows: Sequence[dict], human: dict, preset: dict | None, path: Path) -> 
         axes.scatter([r["sample_perplexity"] for r in group], [100 * r["loop_rate"] for r in group],
                      color=colours(penalties.index(penalty)), marker=shapes[size], s=28, zorder=2,
                      label=f"penalty {penalty:g}, no-repeat {int(size) or 'off'}")
-    front = pareto_front(rows)
-    axes.step([r["sample_perplexity"] for r in front], [100 * r["loop_rate"] for r in front],
-              where="post", color="0.5", linewidth=0.8, zorder=1, label="Pareto front")
     original = next(row for row in rows if "original app" in row["label"])
     default = next(row for row in rows if "jaxrap default" in row["label"])
+    # the criterion's region: a sample perplexity at most as far from the validation
+    # continuations' as the original's, on either side (log scale), and half its loop rate
+    low, high = sorted((original["sample_perplexity"], human["sample_perplexity"] ** 2 / original["sample_perplexity"]))
     axes.add_patch(matplotlib.patches.Rectangle(
-        (0, 0), original["sample_perplexity"], 50 * original["loop_rate"], color="tab:green", alpha=0.08, zorder=0,
-        label="half the original's loop rate, perplexity no higher"))
+        (low, 0), high - low, 50 * original["loop_rate"], color="tab:green", alpha=0.12, zorder=0,
+        label="half the original's loop rate or less, perplexity no farther from the validation continuations'"))
     marks = [(original, "*", "tab:red", "original app (T 0.7, top-k 100, top-p 0.9)"), (default, "X", "black", "jaxrap default")]
     if preset is not None:
         marks.append((preset, "o", "none", "suggested preset"))
@@ -197,19 +207,24 @@ def plot(rows: Sequence[dict], human: dict, preset: dict | None, path: Path) -> 
     plt.close(figure)
 
 
-def print_table(rows: Sequence[dict], human: dict, preset: dict | None) -> None:
+def print_table(rows: Sequence[dict], human: dict, baseline: dict, preset: dict | None, top: int = 12) -> None:
+    """The reference rows, then the ``top`` best points by ``preset_rank``."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Sampling sweep: reference rows, then the Pareto front (loop rate vs sample perplexity)")
-    for column in ("", "T", "top-k", "top-p", "penalty", "no-repeat", "loop rate (95% CI)", "rep-4", "distinct-2", "sample ppl"):
+    reference = human["sample_perplexity"]
+    table = Table(title=f"Sampling sweep: reference rows, then the {top} best points (loop rate, then perplexity"
+                        f" nearest the validation continuations'); {int(baseline['texts'])} samples per point")
+    for column in ("", "T", "top-k", "top-p", "penalty", "no-repeat", "loop rate (95% CI)", "rep-4", "distinct-2",
+                   "sample ppl", "criterion"):
         table.add_column(column, justify="left" if not column else "right")
 
     def add(name: str, row: dict) -> None:
         grid = [f"{row[f]:g}" if row[f] != "" else "-" for f in GRID_FIELDS]
-        interval = f" ({row['loop_rate_low']:.0%}-{row['loop_rate_high']:.0%})" if row["loop_rate_low"] != "" else ""
+        interval = f" ({row['loop_rate_low']:.1%}-{row['loop_rate_high']:.1%})"
+        met = "" if row is human else "met" if meets_criterion(row, baseline, reference) else "-"
         table.add_row(name, *grid, f"{row['loop_rate']:.1%}{interval}", f"{row['rep4']:.1%}",
-                      f"{row['distinct2']:.3f}", f"{row['sample_perplexity']:.1f}")
+                      f"{row['distinct2']:.3f}", f"{row['sample_perplexity']:.1f}", met)
 
     add(HUMAN, human)
     for row in rows:
@@ -218,9 +233,9 @@ def print_table(rows: Sequence[dict], human: dict, preset: dict | None) -> None:
     if preset is not None:
         add("suggested preset", preset)
     table.add_section()
-    for row in pareto_front(rows):
-        add("front", row)
-    Console(width=max(Console().width, 130)).print(table)
+    for row in sorted(rows, key=lambda r: preset_rank(r, reference))[:top]:
+        add(row["label"], row)
+    Console(width=max(Console().width, 140)).print(table)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -230,12 +245,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=256, help="samples per grid point (default 256)")
     parser.add_argument("--samples-per-prompt", type=int, default=4,
                         help="samples of each prompt, decoded as one batch; --samples / this many prompts (default 4)")
-    parser.add_argument("--max-new-tokens", type=int, default=192, help="tokens per sample, at most (default 192)")
-    parser.add_argument("--temperature", type=float, nargs="+", default=[0.7, 0.9, 1.0])
-    parser.add_argument("--top-k", type=int, nargs="+", default=[0])
-    parser.add_argument("--top-p", type=float, nargs="+", default=[0.9, 1.0])
-    parser.add_argument("--repetition-penalty", type=float, nargs="+", default=[1.0, 1.1, 1.2, 1.3])
-    parser.add_argument("--no-repeat-ngram-size", type=int, nargs="+", default=[0, 4])
+    parser.add_argument("--max-new-tokens", type=int, default=224,
+                        help="tokens per sample, at most (default 224; fewer when the prompt leaves less room)")
+    parser.add_argument("--temperature", type=float, nargs="+", default=[0.5, 0.7, 0.9, 1.0], help="grid values")
+    parser.add_argument("--top-k", type=int, nargs="+", default=[0], help="grid values (0: off)")
+    parser.add_argument("--top-p", type=float, nargs="+", default=[0.9, 1.0], help="grid values (1: off)")
+    parser.add_argument("--repetition-penalty", type=float, nargs="+", default=[1.0, 1.1, 1.2, 1.3], help="grid values (1: off)")
+    parser.add_argument("--no-repeat-ngram-size", type=int, nargs="+", default=[0, 4], help="grid values (0: off)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed shared by every point (default 0)")
     parser.add_argument("--out", type=Path, required=True, help="directory for sweep.csv and sweep.png")
     args = parser.parse_args(argv)
@@ -270,7 +286,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         references = [[cut_reference(generator, prompt, args.max_new_tokens)] for prompt in prompts]
         human = {**dict.fromkeys(COLUMNS, ""), **run, "label": HUMAN, **measure(generator, scorer, prompts, references)}
         append_row(csv_path, human)
-    rows = []
     for index, params in enumerate(points):
         row = {"label": label(params), **run, **{name: getattr(params, name) for name in (*GRID_FIELDS, "repetition_window")}}
         key = row_key(row)
@@ -284,13 +299,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[{index + 1}/{len(points)}] {row['label']}: " + ", ".join(f"{n} {row[n]:g}" for n in GRID_FIELDS)
                   + f" -> loop rate {row['loop_rate']:.1%}, sample perplexity {row['sample_perplexity']:.1f}"
                   + f" ({row['seconds']:g} s)", flush=True)
-        rows.append({**done[key], "label": label(params)})
+    # every point of this run in sweep.csv, so a grid that is not one product can be swept in parts
+    this_run = tuple(str(run[name]) for name in RUN_FIELDS)
+    rows = [{**row, "label": label(row)} for row in done.values() if row_key(row)[: len(RUN_FIELDS)] == this_run]
     baseline = next(row for row in rows if "original app" in row["label"])
-    preset = choose_preset(rows, baseline)
+    preset = choose_preset(rows, baseline, human["sample_perplexity"])
     plot(rows, human, preset, args.out / "sweep.png")
-    print_table(rows, human, preset)
+    print_table(rows, human, baseline, preset)
     if preset is None:
-        print("no grid point loops at most half as often as the original app at a sample perplexity no higher than its")
+        print("no grid point loops at most half as often as the original app at a sample perplexity as near the"
+              " validation continuations' as its")
     print(f"wrote {csv_path} and {args.out / 'sweep.png'}")
     return 0
 

@@ -1,4 +1,4 @@
-"""scripts/sweep_sampling.py's pure parts: grid, preset choice, Pareto front, interval, CSV resume."""
+"""scripts/sweep_sampling.py's pure parts: grid, preset choice and ranking, interval, CSV resume."""
 
 from __future__ import annotations
 
@@ -24,31 +24,40 @@ def point(loop_rate: float, perplexity: float, rep4: float = 0.1, name: str = ""
     return {"label": name, "loop_rate": loop_rate, "sample_perplexity": perplexity, "rep4": rep4}
 
 
-def test_choose_preset_needs_half_the_loops_at_no_higher_perplexity(sweep):
-    baseline = point(0.40, 10.0, name="original")
+def test_choose_preset_needs_half_the_loops_at_a_perplexity_no_farther_from_the_reference(sweep):
+    # reference (validation continuations) 100; the original's samples are 4x too likely (25)
+    baseline = point(0.40, 25.0, name="original")
     rows = [
         baseline,
-        point(0.25, 8.0, name="not enough fewer loops"),
-        point(0.00, 12.0, name="no loops but higher perplexity"),
-        point(0.20, 10.0, rep4=0.05, name="exactly half, same perplexity"),
-        point(0.10, 9.5, rep4=0.30, name="fewest loops"),
-        point(0.10, 9.0, rep4=0.20, name="fewest loops, less rep-4"),
+        point(0.25, 50.0, name="not enough fewer loops"),
+        point(0.00, 10.0, name="no loops but degenerate: 10x too likely"),
+        point(0.00, 500.0, name="no loops but noise: 5x too unlikely"),
+        point(0.20, 400.0, name="exactly half, exactly as far on the other side"),
+        point(0.10, 60.0, name="fewest loops"),
+        point(0.10, 150.0, name="fewest loops, nearest the reference"),
     ]
-    assert sweep.choose_preset(rows, baseline)["label"] == "fewest loops, less rep-4"
-    assert sweep.choose_preset(rows[:4], baseline)["label"] == "exactly half, same perplexity"
-    assert sweep.choose_preset(rows[:3], baseline) is None
-    assert sweep.choose_preset(rows[:3], baseline, loop_reduction=0.3)["label"] == "not enough fewer loops"
+    assert sweep.choose_preset(rows, baseline, 100.0)["label"] == "fewest loops, nearest the reference"
+    assert sweep.choose_preset(rows[:5], baseline, 100.0)["label"] == "exactly half, exactly as far on the other side"
+    assert sweep.choose_preset(rows[:4], baseline, 100.0) is None
+    assert sweep.choose_preset(rows[:4], baseline, 100.0, loop_reduction=0.3)["label"] == "not enough fewer loops"
+
+
+def test_choose_preset_breaks_ties_by_rep4(sweep):
+    baseline = point(0.40, 25.0, name="original")
+    rows = [baseline, point(0.0, 50.0, rep4=0.2, name="repeats"), point(0.0, 200.0, rep4=0.1, name="repeats less")]
+    assert sweep.choose_preset(rows, baseline, 100.0)["label"] == "repeats less"  # 50 and 200 are as far from 100
 
 
 def test_a_baseline_that_never_loops_cannot_be_beaten(sweep):
-    baseline = point(0.0, 10.0, name="original")
-    assert sweep.choose_preset([baseline, point(0.0, 5.0)], baseline) is None
+    baseline = point(0.0, 25.0, name="original")
+    assert sweep.choose_preset([baseline, point(0.0, 100.0)], baseline, 100.0) is None
 
 
-def test_pareto_front_keeps_the_undominated_points_by_perplexity(sweep):
-    rows = [point(0.5, 5.0, name="a"), point(0.6, 6.0, name="dominated by a"), point(0.3, 7.0, name="b"),
-            point(0.3, 8.0, name="ties b's loops at a higher perplexity"), point(0.0, 12.0, name="c")]
-    assert [row["label"] for row in sweep.pareto_front(rows)] == ["a", "b", "c"]
+def test_preset_rank_orders_by_loops_then_perplexity_gap_then_rep4(sweep):
+    rows = [point(0.1, 100.0, name="loops"), point(0.0, 400.0, name="far"), point(0.0, 50.0, rep4=0.3, name="near"),
+            point(0.0, 200.0, rep4=0.1, name="as near, repeats less")]
+    ranked = sorted(rows, key=lambda r: sweep.preset_rank(r, 100.0))
+    assert [row["label"] for row in ranked] == ["as near, repeats less", "near", "far", "loops"]
 
 
 def test_wilson_interval_matches_the_closed_form(sweep):
