@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
 
 import pytest
@@ -71,14 +72,15 @@ def test_wilson_interval_matches_the_closed_form(sweep):
 
 
 def test_grid_points_start_with_the_references_once_and_label_them(sweep):
-    args = sweep.parse_args(["--model", "m", "--data", "d", "--out", "o", "--temperature", "0.7", "0.9",
-                             "--top-k", "0", "100", "--top-p", "0.9", "0.95", "--repetition-penalty", "1.0", "1.15",
-                             "--no-repeat-ngram-size", "0"])
+    original, default = sweep.ORIGINAL_APP, SamplingParams()
+    grid = {name: [str(getattr(original, name)), str(getattr(default, name))] for name in sweep.GRID_FIELDS}
+    args = sweep.parse_args(["--model", "m", "--data", "d", "--out", "o",
+                             *(arg for name, values in grid.items() for arg in (f"--{name.replace('_', '-')}", *values))])
     points = sweep.grid_points(args)
-    assert points[:2] == [sweep.ORIGINAL_APP, SamplingParams()]
-    assert len(points) == 2 * 2 * 2 * 2  # both references are grid points too
+    assert points[:2] == [original, default]
+    assert len(points) == math.prod(len(set(values)) for values in grid.values())  # both references are grid points
     assert [sweep.label(p) for p in points[:2]] == ["original app", "jaxrap default"]
-    assert sweep.label(SamplingParams(temperature=0.5)) == "grid"
+    assert sweep.label(SamplingParams(temperature=0.05)) == "grid"
 
 
 def test_samples_must_split_evenly_over_prompts(sweep):
