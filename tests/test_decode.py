@@ -171,3 +171,20 @@ def test_context_overflow_keeps_the_prompt_tail_with_a_warning(generator):
     assert len(generator.encode_prompt(text)) >= 5
     with pytest.warns(ContextOverflowWarning, match="at most 127"):
         generator.generate("J", params.replace(max_new_tokens=500, min_new_tokens=0))
+
+
+def test_a_budget_as_long_as_the_context_shrinks_instead_of_the_prompt(generator):
+    # The tiny quickstart model has n_positions 256 and the default max_new_tokens is 256: the
+    # prompt must survive whole and the budget shrink, not the prompt shrink to one token.
+    prompt_ids = generator.encode_prompt(PROMPT)
+    S = generator.config.n_positions
+    params = SamplingParams(max_new_tokens=S, seed=0)
+    with pytest.warns(ContextOverflowWarning, match=f"at most {S - len(prompt_ids)}"):
+        fitted_ids, fitted = generator.fit_context(prompt_ids, params)
+    assert fitted_ids == prompt_ids and fitted.max_new_tokens == S - len(prompt_ids)
+    long_ids = list(range(2, 2 + S))  # a prompt as long as the context keeps half of it
+    with pytest.warns(ContextOverflowWarning) as caught:
+        fitted_ids, fitted = generator.fit_context(long_ids, params)
+    assert [f"last {S // 2} tokens" in str(w.message) for w in caught] == [True, False]
+    assert f"at most {S // 2}" in str(caught[1].message)
+    assert fitted_ids == long_ids[-(S // 2):] and fitted.max_new_tokens == S // 2

@@ -6,8 +6,9 @@
     texts = generator.generate("J'ai grandi", SamplingParams(num_samples=3))
 
 ``stream`` yields text as chunks of tokens come off the device (a few tokens per jitted call),
-UTF-8 safe, and stops between chunks when ``cancel`` is set. A prompt too long for the
-context is cut from the left with a ``ContextOverflowWarning``, never an error.
+UTF-8 safe, and stops between chunks when ``cancel`` is set. A prompt and ``max_new_tokens``
+too long for the context are cut (``fit_context``) with a ``ContextOverflowWarning``, never an
+error.
 
 Prompts of a model trained by jaxrap start as its training songs did (``SongPrompt``:
 end-of-song, then ``params.artist``'s token when the model knows artists); a plain Hugging
@@ -134,23 +135,20 @@ class Generator:
     def fit_context(
         self, prompt_ids: list[int], params: SamplingParams, *, keep: int = 0
     ) -> tuple[list[int], SamplingParams]:
-        """Prompt ids and params that fit n_positions: the prompt keeps its first ``keep``
-        tokens (the song prefix) and its last ones.
+        """Prompt ids and params that fit n_positions, each cut with a ``ContextOverflowWarning``.
 
-        An empty prompt starts from the bos token (end-of-song for jaxrap and GPT-2
-        tokenizers: the start of a new song), as transformers' generate does.
+        The prompt keeps its first ``keep`` tokens (the song prefix) and its last ones: as many
+        as ``max_new_tokens`` leaves room for, but at least half the context, since a long
+        generation after a prompt cut to a few tokens would ignore what the user wrote; then
+        ``max_new_tokens`` shrinks to what the context has left. An empty prompt starts from
+        the bos token (end-of-song for jaxrap and GPT-2 tokenizers: the start of a new song), as
+        transformers' generate does.
         """
         S = self.config.n_positions
         if not prompt_ids:
             bos = self.tokenizer.bos_token_id
             prompt_ids = [bos if bos is not None else self.tokenizer.eos_token_id]
-        if params.max_new_tokens >= S:
-            warnings.warn(
-                f"max_new_tokens {params.max_new_tokens} does not fit the model's context of {S}"
-                f" tokens; generating at most {S - 1}", ContextOverflowWarning, stacklevel=3,
-            )
-            params = params.replace(max_new_tokens=S - 1, min_new_tokens=min(params.min_new_tokens, S - 1))
-        room = S - params.max_new_tokens
+        room = max(S - params.max_new_tokens, S // 2)
         if len(prompt_ids) > room:
             keep = keep if room > keep else 0
             warnings.warn(
@@ -159,4 +157,12 @@ class Generator:
                 ContextOverflowWarning, stacklevel=3,
             )
             prompt_ids = prompt_ids[:keep] + prompt_ids[len(prompt_ids) - (room - keep):]
+        budget = S - len(prompt_ids)
+        if params.max_new_tokens > budget:
+            warnings.warn(
+                f"max_new_tokens {params.max_new_tokens} does not fit the model's context of {S} tokens"
+                f" after a {len(prompt_ids)}-token prompt; generating at most {budget}",
+                ContextOverflowWarning, stacklevel=3,
+            )
+            params = params.replace(max_new_tokens=budget, min_new_tokens=min(params.min_new_tokens, budget))
         return list(prompt_ids), params

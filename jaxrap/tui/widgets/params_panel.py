@@ -193,9 +193,10 @@ class ParamsPanel(VerticalGroup):
         self.artist = params.artist
 
     def fit_context(self, context: int) -> None:
-        """Leave room for a prompt in a model with a short context (``context`` positions): the
-        sampler keeps max tokens and cuts the prompt, so a default max tokens above half the
-        context becomes half of it. A value the user typed stays."""
+        """Show what a model with a short context (``context`` positions) will do: the sampler
+        keeps up to half the context for the prompt and cuts max tokens to the rest, so a
+        default max tokens above half the context shows as half of it. A value the user typed
+        stays (the sampler cuts it with a warning if the prompt needs the room)."""
         widget = self.input_for("max_new_tokens")
         if widget.value == format_value(_DEFAULTS.max_new_tokens) and _DEFAULTS.max_new_tokens > context // 2:
             widget.value = str(context // 2)
