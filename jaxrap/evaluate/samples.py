@@ -53,8 +53,8 @@ def eval_prompts(corpus_dir: str | Path, split: str, count: int, song_prompt) ->
 
 def token_budget(generator, prompt: EvalPrompt, max_new_tokens: int) -> int:
     """New tokens a sample of ``prompt`` gets: ``max_new_tokens``, or what the context leaves
-    after the whole prompt (the prompt is never cut, unlike plain generation)."""
-    return max(1, min(max_new_tokens, generator.config.n_positions - len(generator.encode_prompt(prompt.prompt, prompt.condition))))
+    after the prompt, by the generator's own rule (``Generator.fitted_prompt``)."""
+    return generator.fitted_prompt(generator.encode_prompt(prompt.prompt, prompt.condition), max_new_tokens)[1]
 
 
 def cut_reference(generator, prompt: EvalPrompt, max_new_tokens: int) -> str:

@@ -135,34 +135,42 @@ class Generator:
     def fit_context(
         self, prompt_ids: list[int], params: SamplingParams, *, keep: int = 0
     ) -> tuple[list[int], SamplingParams]:
-        """Prompt ids and params that fit n_positions, each cut with a ``ContextOverflowWarning``.
+        """``fitted_prompt``'s prompt ids and token budget as params, each cut announced with a
+        ``ContextOverflowWarning``."""
+        fitted_ids, budget = self.fitted_prompt(prompt_ids, params.max_new_tokens, keep=keep)
+        S = self.config.n_positions
+        if prompt_ids and fitted_ids != prompt_ids:
+            warnings.warn(
+                f"the prompt is {len(prompt_ids)} tokens and max_new_tokens is {params.max_new_tokens}, more"
+                f" than the model's context of {S} tokens; the model sees the prompt's last"
+                f" {len(fitted_ids) - (keep if len(fitted_ids) > keep else 0)} tokens", ContextOverflowWarning,
+                stacklevel=3,
+            )
+        if params.max_new_tokens > budget:
+            warnings.warn(
+                f"max_new_tokens {params.max_new_tokens} does not fit the model's context of {S} tokens"
+                f" after a {len(fitted_ids)}-token prompt; generating at most {budget}",
+                ContextOverflowWarning, stacklevel=3,
+            )
+            params = params.replace(max_new_tokens=budget, min_new_tokens=min(params.min_new_tokens, budget))
+        return fitted_ids, params
+
+    def fitted_prompt(self, prompt_ids: list[int], max_new_tokens: int, *, keep: int = 0) -> tuple[list[int], int]:
+        """The prompt ids and the new-token budget that fit n_positions, silently.
 
         The prompt keeps its first ``keep`` tokens (the song prefix) and its last ones: as many
         as ``max_new_tokens`` leaves room for, but at least half the context, since a long
-        generation after a prompt cut to a few tokens would ignore what the user wrote; then
-        ``max_new_tokens`` shrinks to what the context has left. An empty prompt starts from
-        the bos token (end-of-song for jaxrap and GPT-2 tokenizers: the start of a new song), as
-        transformers' generate does.
+        generation after a prompt cut to a few tokens would ignore what the user wrote; the
+        budget is then ``max_new_tokens`` or what the context has left. An empty prompt starts
+        from the bos token (end-of-song for jaxrap and GPT-2 tokenizers: the start of a new
+        song), as transformers' generate does.
         """
         S = self.config.n_positions
         if not prompt_ids:
             bos = self.tokenizer.bos_token_id
             prompt_ids = [bos if bos is not None else self.tokenizer.eos_token_id]
-        room = max(S - params.max_new_tokens, S // 2)
+        room = max(S - max_new_tokens, S // 2)
         if len(prompt_ids) > room:
             keep = keep if room > keep else 0
-            warnings.warn(
-                f"the prompt is {len(prompt_ids)} tokens and max_new_tokens is {params.max_new_tokens}, more"
-                f" than the model's context of {S} tokens; the model sees the prompt's last {room - keep} tokens",
-                ContextOverflowWarning, stacklevel=3,
-            )
             prompt_ids = prompt_ids[:keep] + prompt_ids[len(prompt_ids) - (room - keep):]
-        budget = S - len(prompt_ids)
-        if params.max_new_tokens > budget:
-            warnings.warn(
-                f"max_new_tokens {params.max_new_tokens} does not fit the model's context of {S} tokens"
-                f" after a {len(prompt_ids)}-token prompt; generating at most {budget}",
-                ContextOverflowWarning, stacklevel=3,
-            )
-            params = params.replace(max_new_tokens=budget, min_new_tokens=min(params.min_new_tokens, budget))
-        return list(prompt_ids), params
+        return list(prompt_ids), min(max_new_tokens, S - len(prompt_ids))
