@@ -12,7 +12,7 @@ continue can be compared number for number:
   ``rhyme_key``), pooled. Bars are lines with a key (blank lines, [markers] and lines ending
   in a digit or an emoji are skipped). A pair of identical bars is left out: a loop repeats,
   it does not rhyme. Limits are the heuristic's (one final syllable, spelling rules, see
-  ``jaxrap.evaluate.rhyme``) plus the pairing: only AABB-style neighbours count, so an ABAB
+  ``jaxrap.phonetics.rhyme``) plus the pairing: only AABB-style neighbours count, so an ABAB
   quatrain scores 0 although it rhymes.
 """
 
@@ -22,7 +22,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from jaxrap.evaluate.repetition import detect_loop, distinct_n, repeated_ngram_share, words_with_offsets
-from jaxrap.evaluate.rhyme import rhyme_key
+from jaxrap.phonetics.rhyme import rhyme_key
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The history of generations: one card per entry, bars coloured by rhyme, loops flagged.
 
 A card shows the prompt (bold) and the generated bars, one per line, with the last word of
-each bar coloured by its rhyme group (``jaxrap.evaluate.rhyme``), and a warning under the
+each bar coloured by its rhyme group (``jaxrap.phonetics.rhyme``), and a warning under the
 text once the output starts to loop (``jaxrap.evaluate.repetition``). The live card is
 re-rendered as text streams in; a few hundred bars re-render in well under a millisecond.
 """
@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.widgets import ListItem, ListView, Static
 
 from jaxrap.evaluate.repetition import Loop, detect_loop
-from jaxrap.evaluate.rhyme import last_word_span, rhyme_groups
+from jaxrap.phonetics.rhyme import last_word_span, rhyme_groups
 from jaxrap.tui.history import HistoryEntry
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # would move the cursor; tabs and newlines stay

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jaxrap.evaluate.rhyme import last_word, last_word_span, rhyme_groups, rhyme_key
+from jaxrap.phonetics.rhyme import last_word, last_word_span, rhyme_groups, rhyme_key
 
 # Each set: line endings that rhyme, spelt differently (the spellings the module names).
 RHYMING_SETS = [
