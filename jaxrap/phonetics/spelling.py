@@ -300,14 +300,16 @@ _CONSONANT_U = "W"  # marks u read as no vowel ("qui", "guerre")
 _MUTE_E = "°"  # marks a mute final e: not a syllable, but "lune" is oral and "chante" closes on t
 
 
-def spelling_vowels(word: str) -> tuple[str, ...]:
+def spelling_vowels(word: str, *, continues: bool = False) -> tuple[str, ...]:
     """The vowel sounds of one lowercase word by spelling rules, one per spoken syllable.
 
     In the key alphabet (``jaxrap.phonetics.sounds``) with e/ɛ merged: "petit" -> (ə, i),
     "chantent" -> (ɑ̃,), "voyage" -> (wa, a), "crier" -> (i, e), "dealer" -> (i, ø).
-    Empty for a word without a vowel letter ("psg", "pff").
+    Empty for a word without a vowel letter ("psg", "pff"). ``continues``: the letters end a
+    word begun before them (a tokenizer's piece such as "te", "es", "ent"), so a final e, es or
+    verb ent is mute even when it is their only vowel.
     """
-    return tuple(sound for _, sound in _nuclei(word))
+    return tuple(sound for _, sound in _nuclei(word, continues))
 
 
 def has_vowel_letter(word: str) -> bool:
@@ -315,14 +317,14 @@ def has_vowel_letter(word: str) -> bool:
     return _has_vowel(_mark_consonant_letters(word))
 
 
-def spelling_syllables(word: str) -> int:
+def spelling_syllables(word: str, *, continues: bool = False) -> int:
     """Spoken syllables of one lowercase word by spelling rules (``len(spelling_vowels(word))``)."""
-    return len(_nuclei(word))
+    return len(_nuclei(word, continues))
 
 
-def _nuclei(word: str) -> list[tuple[str, str]]:
+def _nuclei(word: str, continues: bool = False) -> list[tuple[str, str]]:
     """(spelling, sound) of each syllable nucleus of ``word``, left to right."""
-    spoken = _drop_mute_end(word)
+    spoken = _drop_mute_end(word, continues)
     nuclei: list[tuple[str, str]] = []
     i = 0
     while i < len(spoken):
@@ -340,16 +342,22 @@ def _nuclei(word: str) -> list[tuple[str, str]]:
     return nuclei
 
 
-def _drop_mute_end(word: str) -> str:
+def _drop_mute_end(word: str, continues: bool = False) -> str:
     """Marked spelling (``_mark_consonant_letters``) without the mute ending a rapper does not
     say: "-e", "-es", verb "-ent" ("chantent" -> "chant"); English "-er" is "eur" ("dealer")."""
+    if continues and word in ("e", "es", "ent"):
+        return _MUTE_E
+    if continues and word.endswith("es"):  # "tes", "nes": mute however short
+        word = word[:-1]
     stem, nasal = _drop_mute_ending(word)  # "-es" -> "-e", mute "-ent" -> "-e"
     if stem in _ENGLISH_ER:
         stem = stem[:-2] + "eur"
     marked = _mark_consonant_letters(stem)
     if nasal or not marked.endswith("e"):
         return marked
-    return marked[:-1] + _MUTE_E if _has_vowel(marked[:-1]) else marked  # "le", "que": the e is the only vowel
+    if continues or _has_vowel(marked[:-1]):
+        return marked[:-1] + _MUTE_E
+    return marked  # "le", "que": the e is the word's only vowel
 
 
 def _opens(after: str) -> bool:

@@ -1,0 +1,248 @@
+"""Per-token tables of a tokenizer: what each token does to a bar's syllables and rhyme.
+
+The inputs of on-device logit processors that steer bar length and rhyme (DeepRapper-style),
+built once per tokenizer on the host (numpy, no jax) and cached per vocabulary:
+
+| field | shape, dtype | meaning |
+|---|---|---|
+| ``starts_word`` | (V,) bool | the token begins with whitespace (byte-level BPE's ``Ġ``, sentencepiece's ``▁``) followed by a letter or digit: it starts a new word (`` ?`` and ``\n`` do not) |
+| ``breaks_word`` | (V,) bool | the token ends on something that is not a letter or digit (whitespace, newline, apostrophe, hyphen, punctuation): the next token starts a word even without a space (``Ċ`` + ``Je``, ``Ġj`` + ``'`` + ``ai``) |
+| ``has_newline`` | (V,) bool | the token holds a newline: it ends the bar |
+| ``syllables`` | (V,) int8 | syllables the token adds when it continues a word (equal to ``word_start_syllables`` where ``starts_word``) |
+| ``word_start_syllables`` | (V,) int8 | syllables it adds when it starts one |
+| ``rhyme_class`` | (V,) int32 | class of the sound a word ending with this token ends on, an index into ``rhyme_keys``; -1 for none |
+| ``rhyme_keys`` | tuple of str | the rhyme keys seen, sorted: ``rhyme_keys[c]`` is class ``c``'s key (``jaxrap.phonetics.rhyme``) |
+
+Special and added tokens (end-of-song, pad, ``<|artist:...|>``) are control tokens: they break
+words, start none, hold no newline, add 0 syllables and have class -1.
+
+**Syllables** are approximate at token level, since a token is often a piece of a word:
+
+- a token read as the start of a word counts as the words it spells (``jaxrap.phonetics.spoken``:
+  lexicon first, numbers spelled out; ``Je`` = 1), except that one or two lower-case letters
+  without a vowel count 0 (the ``Ġj`` of ``j'ai``, the ``Ġqu`` of ``qu'il``, the ``J`` of a
+  bar's ``J'``): they are elided or the start of a longer word;
+- a token that continues a word counts its vowel nuclei by the spelling rules with its end read
+  as the end of the word: a final ``e``/``es`` and a verb ``ent`` are mute even alone
+  (``Ġchant`` + ``ent`` = 1 + 0, ``Ġmon`` + ``de`` = 1 + 0, but ``Ġtelle`` + ``ment`` = 1 + 1);
+- what a word's pieces cannot know is lost: a vowel group split over two tokens counts twice
+  (``Ġmo`` + ``i``), a sounded ``-ent`` after a piece counts 0 (``Ġmom`` + ``ent``), and an
+  accented vowel whose two UTF-8 bytes fall in two tokens counts 0.
+
+**Rhyme classes.** A token that starts a word gets the class of the key of the last word it
+spells (lexicon first, as ``rhyme_key``); a token that continues a word gets the class of the
+spelling rules' key of its letters read as a word ending (``er`` -> e, ``ment`` -> ɑ̃, ``tion``
+-> ɔ̃, ``age`` -> aʒ). Tokens without a vowel that is said when they end a word (``s``, ``t``,
+``nt``, ``x``, ``es``, ``ent``, ``e``, ``te``, punctuation, whitespace, digits) get -1, and the
+rule for them is: **a word's class is the class of its last token with one (>= 0)**. Silent
+endings (``s``, ``nt``, ``es``, ``ent``) keep the word's sound exactly; a consonant before a
+mute e (``Ġchan`` + ``te``) is lost (ɑ̃ instead of ɑ̃t).
+
+**Intended use** (the sampler's logit processors, per row of the batch, in the decode carry;
+``replay_bar`` is the host reference of this update, and ``token_agreement`` measures it against
+the word-level counter and key on real bars, figures in the README): ``bar_syllables``,
+``word_syllables`` and ``word_class`` (int32; 0, 0, -1 at the start of a bar) and ``after_break``
+(bool, true at the start of a song or a bar). After each sampled token ``t``:
+
+    word_start = starts_word[t] | after_break
+    word_syllables = where(word_start, 0, word_syllables)
+    added = where(word_syllables == 0, word_start_syllables[t], syllables[t])
+    word_syllables += added; bar_syllables += added
+    word_class = where(rhyme_class[t] >= 0, rhyme_class[t], where(word_start, -1, word_class))
+    after_break = breaks_word[t]
+    if has_newline[t]: bar_syllables, word_syllables = 0, 0 (the bar ended on word_class)
+
+A token is read as the start of its word while the word has no syllable yet, so ``Ġj`` + ``'t``
++ ``e`` counts the e of ``te`` (byte-level BPE never merges a newline with letters, so newline
+tokens add no syllables).
+Then, with a target of N syllables, a tolerance T and a target class c for the bar (from the
+scheme, or ``rhyme_class_of(word)`` for ``--rhyme-with``):
+
+- before N - T syllables, mask the newline tokens (``has_newline``): no bar ends too short;
+- from about N - 3 syllables, add a bias to tokens with ``rhyme_class == c`` (DeepRapper's rhyme
+  bias) and allow a newline only after a word of class c;
+- at N + T syllables, allow only newline tokens (or tokens that finish the word: not
+  ``starts_word`` and 0 ``syllables``): the bar ends at the top of the range.
+
+Every array is indexed by token id, so a processor gathers them with the sampled ids; none
+depends on the sampling parameters, so changing a target never recompiles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from jaxrap.errors import JaxrapError
+from jaxrap.phonetics.rhyme import rhyme_key
+from jaxrap.phonetics.spelling import has_vowel_letter, spelling_rhyme_key, spelling_syllables
+from jaxrap.phonetics.spoken import spoken_words
+from jaxrap.phonetics.syllables import count_syllables
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TokenTables:
+    starts_word: np.ndarray  # (V,) bool
+    breaks_word: np.ndarray  # (V,) bool
+    has_newline: np.ndarray  # (V,) bool
+    syllables: np.ndarray  # (V,) int8, when the token continues a word
+    word_start_syllables: np.ndarray  # (V,) int8, when it starts one
+    rhyme_class: np.ndarray  # (V,) int32, -1: no class
+    rhyme_keys: tuple[str, ...]  # class id -> rhyme key
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.syllables)
+
+    def rhyme_class_of(self, word: str) -> int:
+        """Class of the sound ``word`` ends on (``--rhyme-with WORD``), or -1 when no token of
+        this vocabulary ends a word on that sound (the rhyme can then only be checked on the
+        host). A word whose end cannot rhyme (no vowel) is refused with a JaxrapError."""
+        key = rhyme_target_key(word)
+        try:
+            return self.rhyme_keys.index(key)
+        except ValueError:
+            return -1
+
+
+def rhyme_target_key(word: str) -> str:
+    """The rhyme key of a target word (``--rhyme-with``); a JaxrapError for one that has none."""
+    words = [spoken for spoken in spoken_words(word) if not spoken.elided]
+    if not words or not any(has_vowel_letter(spoken.text) for spoken in words[-1:]):
+        raise JaxrapError(f"rhyme word {word!r} has no vowel: give a word that ends on a sound (e.g. 'nuit')")
+    key = rhyme_key(word)
+    if key is None:
+        raise JaxrapError(f"rhyme word {word!r} ends on no sound a bar can rhyme on; give another word")
+    return key
+
+
+_CACHE: dict[str, TokenTables] = {}
+
+
+def token_tables(tokenizer: Any) -> TokenTables:
+    """The tables of a transformers fast tokenizer, built on first use and cached per vocabulary
+    (the same tokens and special tokens give the same tables, whichever object holds them)."""
+    texts, raw, special = _token_texts(tokenizer)
+    fingerprint = hashlib.sha1("\x00".join(raw).encode("utf-8", "surrogatepass") + bytes(special)).hexdigest()
+    if fingerprint not in _CACHE:
+        _CACHE[fingerprint] = build_token_tables(texts, raw, special)
+    return _CACHE[fingerprint]
+
+
+def build_token_tables(texts: Sequence[str], raw: Sequence[str], special: Sequence[bool]) -> TokenTables:
+    """Tables from each token's decoded text, its raw vocabulary string and whether it is special."""
+    size = len(texts)
+    starts_word = np.zeros(size, bool)
+    breaks_word = np.ones(size, bool)
+    has_newline = np.zeros(size, bool)
+    syllables = np.zeros(size, np.int8)
+    word_start_syllables = np.zeros(size, np.int8)
+    keys: list[str | None] = [None] * size
+    for index, (text, token, control) in enumerate(zip(texts, raw, special)):
+        if control:
+            continue
+        word = text.strip()
+        starts = (text[:1].isspace() or token.startswith("▁")) and any(ch.isalnum() for ch in word)
+        starts_word[index] = starts
+        breaks_word[index] = not text[-1:].isalnum()
+        has_newline[index] = "\n" in text
+        start_count, start_key = _word_start_sound(word)
+        word_start_syllables[index] = min(start_count, 127)
+        if starts or not word.isalpha():
+            syllables[index], keys[index] = word_start_syllables[index], start_key
+        else:
+            count = spelling_syllables(word.lower(), continues=True)
+            syllables[index] = min(count, 127)
+            keys[index] = spelling_rhyme_key(word.lower()) if count else None
+    rhyme_keys = tuple(sorted({key for key in keys if key is not None}))
+    class_of = {key: c for c, key in enumerate(rhyme_keys)}
+    rhyme_class = np.array([class_of[key] if key is not None else -1 for key in keys], np.int32)
+    return TokenTables(starts_word, breaks_word, has_newline, syllables, word_start_syllables, rhyme_class, rhyme_keys)
+
+
+def _word_start_sound(text: str) -> tuple[int, str | None]:
+    """(syllables, key or None) of a token's stripped text read as the start of a word: its
+    spoken words, less vowel-less pieces that a later token completes ("j", "qu", "J")."""
+    if not any(ch.isalnum() for ch in text):
+        return 0, None
+    words = [word for word in spoken_words(text) if not _elision_prefix(word.text, text)]
+    last = next((word for word in reversed(words) if not word.elided), None)
+    key = None if last is None or any(ch.isdigit() for ch in text) else last.pronunciation.key
+    return sum(word.pronunciation.syllables for word in words), key
+
+
+def _elision_prefix(word: str, text: str) -> bool:
+    """One letter, or two lower-case ones, without a vowel: ``j``, ``l``, ``qu``, ``J``."""
+    return not has_vowel_letter(word) and (len(word) == 1 or len(word) == 2 and text.islower())
+
+
+class BarState(NamedTuple):
+    syllables: int  # of the bar so far
+    word_class: int  # class of the current word's sound, -1 for none
+
+
+def replay_bar(tables: TokenTables, ids: Sequence[int], *, after_break: bool = True) -> BarState:
+    """The per-row state the module docstring's update gives after ``ids`` (one bar, no newline):
+    the host reference for the on-device processors."""
+    count, word_count, word_class = 0, 0, -1
+    for token in ids:
+        word_start = bool(tables.starts_word[token]) or after_break
+        word_count = 0 if word_start else word_count
+        added = int(tables.word_start_syllables[token] if word_count == 0 else tables.syllables[token])
+        word_count += added
+        count += added
+        if tables.rhyme_class[token] >= 0:
+            word_class = int(tables.rhyme_class[token])
+        elif word_start:
+            word_class = -1
+        after_break = bool(tables.breaks_word[token])
+    return BarState(count, word_class)
+
+
+def _token_texts(tokenizer: Any) -> tuple[list[str], list[str], list[bool]]:
+    """Decoded text, raw vocabulary string and control flag of every id below ``len(tokenizer)``."""
+    size = len(tokenizer)
+    ids = list(range(size))
+    raw = tokenizer.convert_ids_to_tokens(ids)
+    texts = tokenizer.batch_decode([[i] for i in ids], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    control = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}))
+    return texts, [token or "" for token in raw], [i in control for i in ids]
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenAgreement:
+    bars: int
+    within1: float  # share of bars whose token-level syllable sum is within 1 of count_syllables
+    within2: float
+    mean_difference: float  # token-level minus word-level, syllables per bar (signed)
+    rhyme_class_match: float  # share of bars with a key whose last token class is that key's class
+
+
+def token_agreement(tokenizer: Any, bars: Sequence[str]) -> TokenAgreement:
+    """Token-level tables (``replay_bar``) against the word-level counter and rhyme key on
+    ``bars``, each encoded alone as the sampler meets a bar: after a newline."""
+    tables = token_tables(tokenizer)
+    bars = [bar for bar in bars if bar.strip()]
+    if not bars:
+        raise JaxrapError("token_agreement needs at least one non-blank bar")
+    encoded = tokenizer(list(bars), add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    differences, matches, keyed = [], 0, 0
+    for bar, ids in zip(bars, encoded):
+        state = replay_bar(tables, ids)
+        differences.append(state.syllables - count_syllables(bar))
+        key = rhyme_key(bar)
+        if key is not None:
+            keyed += 1
+            matches += state.word_class >= 0 and tables.rhyme_keys[state.word_class] == key
+    gaps = np.abs(np.array(differences))
+    return TokenAgreement(
+        bars=len(bars),
+        within1=float((gaps <= 1).mean()),
+        within2=float((gaps <= 2).mean()),
+        mean_difference=float(np.mean(differences)),
+        rhyme_class_match=matches / keyed if keyed else 0.0,
+    )
