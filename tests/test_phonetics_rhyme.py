@@ -118,3 +118,23 @@ def test_window_limits_how_far_a_rhyme_reaches():
     lines = ["la mère", "un", "deux", "trois", "quatre", "cinq", "la terre"]
     assert rhyme_groups(lines, window=4)[0] is None
     assert rhyme_groups(lines, window=6)[0] == rhyme_groups(lines, window=6)[6] == 0
+
+
+def test_keys_come_from_the_lexicon_where_it_knows_the_word():
+    from jaxrap.phonetics.pronounce import pronounce
+    from jaxrap.phonetics.spelling import spelling_rhyme_key
+
+    assert rhyme_key("on est tous") == "us" != spelling_rhyme_key("tous")  # Lexique's reading of "tous"
+    assert rhyme_key("c'est le cœur") == "øʁ" and pronounce("cœur").source == "lexicon"
+    assert rhyme_key("mon fils") == "is" and rhyme_key("il est") == "e"
+    assert rhyme_key("wesh") == "ɛʃ" and pronounce("wesh").source == "rules"  # slang: the rules
+
+
+def test_bar_vowels_and_last_spoken_word():
+    from jaxrap.phonetics.rhyme import bar_vowels, last_spoken_word
+
+    assert bar_vowels("Le temps passe") == ("ə", "ɑ̃", "a")
+    assert bar_vowels("J'ai 2 euros") == ("e", "ø", "ø", "o")
+    assert bar_vowels("[Refrain]") == () and last_spoken_word("[Refrain]") is None
+    assert last_spoken_word("J'm'arrache, j'").text == "arrache"  # an elided j' ends no bar
+    assert last_spoken_word("J'en ai 1000 !").text == "mille"

@@ -36,6 +36,8 @@ Limits (by design, for a display hint and a corpus statistic, not a phonetician)
 
 from __future__ import annotations
 
+import re
+
 _VOWELS = frozenset("aeiouyàâäéèêëîïôöùûüÿœæ")
 
 # Whole words whose ending the rules below would misread.
@@ -102,8 +104,11 @@ _ORAL = (
 _NASAL = (
     ("ie", "ɛ̃"), ("ée", "ɛ̃"), ("ye", "ɛ̃"), ("ai", "ɛ̃"), ("ei", "ɛ̃"), ("oi", "ɛ̃"), ("ui", "ɛ̃"),
     ("eu", "ɛ̃"), ("a", "ɑ̃"), ("e", "ɑ̃"), ("i", "ɛ̃"), ("y", "ɛ̃"), ("u", "ɛ̃"), ("o", "ɔ̃"),
-    ("é", "ɛ̃"),
+    ("é", "ɛ̃"), ("à", "ɑ̃"), ("â", "ɑ̃"), ("ä", "ɑ̃"), ("æ", "ɑ̃"), ("è", "ɛ̃"), ("ê", "ɛ̃"), ("ë", "ɛ̃"),
+    ("î", "ɛ̃"), ("ï", "ɛ̃"), ("ÿ", "ɛ̃"), ("û", "ɛ̃"), ("ü", "ɛ̃"), ("ù", "ɛ̃"), ("œ", "ɛ̃"), ("ô", "ɔ̃"),
+    ("ö", "ɔ̃"),
 )
+_ORAL_SOUNDS, _NASAL_SOUNDS = dict(_ORAL), dict(_NASAL)
 # Consonant spellings, longest first, read left to right through the coda.
 _CONSONANTS = (
     ("sch", "ʃ"), ("ch", "ʃ"), ("sh", "ʃ"), ("ph", "f"), ("th", "t"), ("gn", "ɲ"), ("ck", "k"),
@@ -247,17 +252,21 @@ def _sound_of_end(word: str, *, soft_before_e: bool, nasal: str | None) -> str |
 
 def _oral(vowels: str, closed: bool) -> str:
     """Sound of an oral vowel group; é/è/ai are e when the syllable is open, ɛ when closed."""
-    for spelling, sound in _ORAL:
-        if vowels.endswith(spelling):
-            if sound in ("e", "ə"):
-                return "ɛ" if closed else "e"
-            return sound
-    return vowels
+    sound = _longest_suffix(_ORAL_SOUNDS, vowels)
+    if sound in ("e", "ə"):
+        return "ɛ" if closed else "e"
+    return sound
 
 
 def _nasal(vowels: str) -> str:
-    for spelling, sound in _NASAL:
-        if vowels.endswith(spelling):
+    return _longest_suffix(_NASAL_SOUNDS, vowels)
+
+
+def _longest_suffix(sounds: dict[str, str], vowels: str) -> str:
+    """The sound of the longest spelling in ``sounds`` that ends ``vowels`` (``vowels`` if none)."""
+    for length in (3, 2, 1):
+        sound = sounds.get(vowels[-length:]) if len(vowels) >= length else None
+        if sound is not None:
             return sound
     return vowels
 
@@ -287,9 +296,9 @@ def _consonant_sounds(coda: str, *, soft_before_e: bool, after_vowel: bool) -> s
 
 
 # --- Vowels and syllables -----------------------------------------------------------------
-# Vowel spellings that are one sound, longest first ("eau", "oeu": one nucleus, not two).
-_VOWEL_UNITS = ("eau", "oeu", "œu", "eu", "eû", "au", "ai", "aî", "ei", "oi", "oî", "oê", "ou", "oû", "où", "ui",
-                "ee", "oo", "ea", "ay", "ey", "oy")
+# Vowel spellings that are one sound ("eau", "oeu": one nucleus, not two); the longest wins.
+_VOWEL_UNITS = frozenset(("eau", "oeu", "œu", "eu", "eû", "au", "ai", "aî", "ei", "oi", "oî", "oê", "ou", "oû", "où",
+                          "ui", "ee", "oo", "ea", "ay", "ey", "oy"))
 _GLIDES = ("i", "u", "ou", "y", "î", "û")  # before another vowel they are j, ɥ, w: no syllable of their own
 # A consonant + liquid before a glide vowel keeps it a syllable: "cri-er", "pri-ère", "cru-el", "trou-er".
 _OBSTRUENT_LIQUID = ("pr", "br", "tr", "dr", "cr", "gr", "fr", "vr", "pl", "bl", "cl", "gl", "fl")
@@ -297,6 +306,7 @@ _DIAERESIS = ("ï", "ë", "ü")  # "naïf", "noël": a new syllable
 _DIGRAPHS = ("ch", "ph", "th", "gn", "sh", "ck")  # one consonant sound: an e before them stays open
 _CONSONANT_Y = "J"  # marks y read as the consonant j ("yeux", "pa-yer")
 _CONSONANT_U = "W"  # marks u read as no vowel ("qui", "guerre")
+_NEEDS_MARKS = re.compile(r"y|qu|gu|[gc]e[aouâôû]|ouh")  # the letters _mark_consonant_letters rewrites
 _MUTE_E = "°"  # marks a mute final e: not a syllable, but "lune" is oral and "chante" closes on t
 
 
@@ -372,6 +382,8 @@ def _opens(after: str) -> bool:
 def _mark_consonant_letters(word: str) -> str:
     """y read as j and u read as nothing get marks that are not vowels; e after g/c before a/o/u
     ("mangeons", "geôle") is dropped."""
+    if not _NEEDS_MARKS.search(word):
+        return word
     out: list[str] = []
     for i, letter in enumerate(word):
         before, after = word[i - 1 : i], word[i + 1 : i + 2]
@@ -393,7 +405,7 @@ def _split_group(group: str, *, before: str, after: str, nasal: bool) -> list[tu
     units: list[str] = []
     i = 0
     while i < len(group):
-        unit = next((u for u in _VOWEL_UNITS if group.startswith(u, i)), group[i])
+        unit = next((group[i : i + n] for n in (3, 2) if group[i : i + n] in _VOWEL_UNITS), group[i])
         if unit == "oo" and before == "c" and after[:1] in ("p", "r"):  # "coopérer", "coordonner": co-o, not "cool"
             unit = "o"
         units.append(unit)
@@ -426,5 +438,5 @@ def _split_group(group: str, *, before: str, after: str, nasal: bool) -> list[tu
             sound = "ə" if _opens(after) else "e"  # "petit", "demain" / "reste", "mer"
         else:
             sound = _oral(nucleus, closed=False)
-        sounds.append((nucleus, "e" if sound == "ɛ" else sound))
+        sounds.append((nucleus, {"ɛ": "e", "wa": "a"}.get(sound, sound)))  # e/ɛ merged; the w of oi is a glide
     return sounds

@@ -35,8 +35,10 @@ spelling rules' key of its letters read as a word ending (``er`` -> e, ``ment`` 
 -> ɔ̃, ``age`` -> aʒ). Tokens without a vowel that is said when they end a word (``s``, ``t``,
 ``nt``, ``x``, ``es``, ``ent``, ``e``, ``te``, punctuation, whitespace, digits) get -1, and the
 rule for them is: **a word's class is the class of its last token with one (>= 0)**. Silent
-endings (``s``, ``nt``, ``es``, ``ent``) keep the word's sound exactly; a consonant before a
-mute e (``Ġchan`` + ``te``) is lost (ɑ̃ instead of ɑ̃t).
+endings after a vowel or a silent consonant keep the word's sound exactly (``Ġnuit`` + ``s``,
+``Ġjou`` + ``ent``); a consonant that a mute ending makes heard is lost (``Ġchant`` + ``e`` or
+``ent`` ends on ɑ̃, not ɑ̃t; ``Ġmon`` + ``de`` on ɔ̃, not ɔ̃d). Whole-word tokens (``Ġchante``)
+carry their full key, and those are the tokens a rhyme bias favours.
 
 **Intended use** (the sampler's logit processors, per row of the batch, in the decode carry;
 ``replay_bar`` is the host reference of this update, and ``token_agreement`` measures it against
@@ -72,6 +74,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import weakref
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -79,6 +82,7 @@ import numpy as np
 
 from jaxrap.errors import JaxrapError
 from jaxrap.phonetics.rhyme import rhyme_key
+from jaxrap.phonetics.scheme import rhyme_target_key
 from jaxrap.phonetics.spelling import has_vowel_letter, spelling_rhyme_key, spelling_syllables
 from jaxrap.phonetics.spoken import spoken_words
 from jaxrap.phonetics.syllables import count_syllables
@@ -101,7 +105,8 @@ class TokenTables:
     def rhyme_class_of(self, word: str) -> int:
         """Class of the sound ``word`` ends on (``--rhyme-with WORD``), or -1 when no token of
         this vocabulary ends a word on that sound (the rhyme can then only be checked on the
-        host). A word whose end cannot rhyme (no vowel) is refused with a JaxrapError."""
+        host). A word whose end cannot rhyme (no vowel) is refused with a JaxrapError
+        (``jaxrap.phonetics.scheme.rhyme_target_key``)."""
         key = rhyme_target_key(word)
         try:
             return self.rhyme_keys.index(key)
@@ -109,28 +114,27 @@ class TokenTables:
             return -1
 
 
-def rhyme_target_key(word: str) -> str:
-    """The rhyme key of a target word (``--rhyme-with``); a JaxrapError for one that has none."""
-    words = [spoken for spoken in spoken_words(word) if not spoken.elided]
-    if not words or not any(has_vowel_letter(spoken.text) for spoken in words[-1:]):
-        raise JaxrapError(f"rhyme word {word!r} has no vowel: give a word that ends on a sound (e.g. 'nuit')")
-    key = rhyme_key(word)
-    if key is None:
-        raise JaxrapError(f"rhyme word {word!r} ends on no sound a bar can rhyme on; give another word")
-    return key
-
-
-_CACHE: dict[str, TokenTables] = {}
+_BY_VOCABULARY: dict[str, TokenTables] = {}
+_BY_TOKENIZER: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def token_tables(tokenizer: Any) -> TokenTables:
-    """The tables of a transformers fast tokenizer, built on first use and cached per vocabulary
-    (the same tokens and special tokens give the same tables, whichever object holds them)."""
-    texts, raw, special = _token_texts(tokenizer)
+    """The tables of a transformers fast tokenizer, built on first use and cached: per tokenizer
+    object, and per vocabulary (the same tokens and special tokens give the same tables,
+    whichever object holds them)."""
+    cached = _BY_TOKENIZER.get(tokenizer)
+    if cached is not None and cached.vocab_size == len(tokenizer):  # a tokenizer can grow (artist tokens)
+        return cached
+    ids = list(range(len(tokenizer)))
+    raw = [token or "" for token in tokenizer.convert_ids_to_tokens(ids)]
+    control = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}))
+    special = [i in control for i in ids]
     fingerprint = hashlib.sha1("\x00".join(raw).encode("utf-8", "surrogatepass") + bytes(special)).hexdigest()
-    if fingerprint not in _CACHE:
-        _CACHE[fingerprint] = build_token_tables(texts, raw, special)
-    return _CACHE[fingerprint]
+    if fingerprint not in _BY_VOCABULARY:
+        texts = tokenizer.batch_decode([[i] for i in ids], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        _BY_VOCABULARY[fingerprint] = build_token_tables(texts, raw, special)
+    _BY_TOKENIZER[tokenizer] = _BY_VOCABULARY[fingerprint]
+    return _BY_VOCABULARY[fingerprint]
 
 
 def build_token_tables(texts: Sequence[str], raw: Sequence[str], special: Sequence[bool]) -> TokenTables:
@@ -201,16 +205,6 @@ def replay_bar(tables: TokenTables, ids: Sequence[int], *, after_break: bool = T
             word_class = -1
         after_break = bool(tables.breaks_word[token])
     return BarState(count, word_class)
-
-
-def _token_texts(tokenizer: Any) -> tuple[list[str], list[str], list[bool]]:
-    """Decoded text, raw vocabulary string and control flag of every id below ``len(tokenizer)``."""
-    size = len(tokenizer)
-    ids = list(range(size))
-    raw = tokenizer.convert_ids_to_tokens(ids)
-    texts = tokenizer.batch_decode([[i] for i in ids], skip_special_tokens=False, clean_up_tokenization_spaces=False)
-    control = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}))
-    return texts, [token or "" for token in raw], [i in control for i in ids]
 
 
 @dataclasses.dataclass(frozen=True)

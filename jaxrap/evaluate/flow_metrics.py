@@ -1,0 +1,143 @@
+"""Flow of a text: does it follow a rhyme scheme, how long are its bars, how rich are its rhymes.
+
+Pure functions over bars (lines of lyrics: ``lyric_bars(text)`` drops blank lines and kept
+``[section]`` markers), each returning counts that pool over many texts with ``+``:
+
+- ``scheme_accuracy(bars, scheme)``: of the pairs of bars the scheme says rhyme (both in one
+  group of ``jaxrap.phonetics.scheme``: every pair within a group, so an ``AAAA`` quatrain has 6),
+  the share whose ``rhyme_key``s are equal. A pair of bars ending on the same word is a miss
+  (Raplyzer's rule: a word does not rhyme with itself), as is a pair where a bar has no key.
+  ``first``: bars before it (a prompt's) set the targets but pairs among themselves are not
+  scored.
+- ``syllable_stats(bars, target)``: syllables per bar (``count_syllables``), mean and the share
+  within ±1 and ±2 of a target.
+- ``rhyme_density(bars)``: multi-syllable rhyme density after Raplyzer (Malmi et al. 2016, "DopeLearning"):
+  for each bar, the longest run of vowels at its end (``bar_vowels``) matching the end of one of
+  the ``window`` bars before it (default 4: the neighbours of an AABB, ABAB or ABBA quatrain),
+  averaged over bars that have a previous bar. A pair ending on the same word does not count.
+  1.0 is a one-syllable rhyme on every bar; Malmi et al. measure words, not bars, so the
+  figures compare across texts scored here, not with theirs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from jaxrap.phonetics.rhyme import bar_vowels, last_spoken_word, rhyme_key
+from jaxrap.phonetics.scheme import RhymeScheme, parse_rhyme_scheme
+from jaxrap.phonetics.syllables import count_syllables
+
+DENSITY_WINDOW = 4
+
+
+def lyric_bars(text: str) -> list[str]:
+    """The bars of a text: its lines, less blank lines and ``[section]`` markers."""
+    return [line for line in text.split("\n") if line.strip() and not (line.strip().startswith("[") and line.strip().endswith("]"))]
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemeScore:
+    hits: int  # pairs the scheme says rhyme that do
+    pairs: int  # pairs the scheme says rhyme
+
+    @property
+    def accuracy(self) -> float:
+        return self.hits / self.pairs if self.pairs else 0.0
+
+    def __add__(self, other: SchemeScore) -> SchemeScore:
+        return SchemeScore(self.hits + other.hits, self.pairs + other.pairs)
+
+
+@dataclasses.dataclass(frozen=True)
+class SyllableStats:
+    bars: int
+    syllables: int  # summed over the bars
+    within1: int  # bars within ±1 of the target (0 without one)
+    within2: int
+
+    @property
+    def mean(self) -> float:
+        return self.syllables / self.bars if self.bars else 0.0
+
+    @property
+    def share_within1(self) -> float:
+        return self.within1 / self.bars if self.bars else 0.0
+
+    @property
+    def share_within2(self) -> float:
+        return self.within2 / self.bars if self.bars else 0.0
+
+    def __add__(self, other: SyllableStats) -> SyllableStats:
+        return SyllableStats(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
+
+
+@dataclasses.dataclass(frozen=True)
+class RhymeDensity:
+    total: int  # summed longest matching vowel runs
+    bars: int  # bars scored (each with at least one bar before it)
+
+    @property
+    def density(self) -> float:
+        return self.total / self.bars if self.bars else 0.0
+
+    def __add__(self, other: RhymeDensity) -> RhymeDensity:
+        return RhymeDensity(self.total + other.total, self.bars + other.bars)
+
+
+def scheme_accuracy(bars: Sequence[str], scheme: RhymeScheme | str, *, first: int = 0) -> SchemeScore:
+    """Pairs of ``bars`` that ``scheme`` (a ``RhymeScheme`` or its letters) says rhyme, and how
+    many do; pairs whose later bar comes before ``first`` are not counted."""
+    scheme = parse_rhyme_scheme(scheme) if isinstance(scheme, str) else scheme
+    members: dict[int, list[int]] = {}
+    for bar, group in enumerate(scheme.groups(len(bars))):
+        if group is not None:
+            members.setdefault(group, []).append(bar)
+    keys = [rhyme_key(bar) for bar in bars]
+    ends = [_end_word(bar) for bar in bars]
+    hits = pairs = 0
+    for group in members.values():
+        for position, later in enumerate(group):
+            if later < first:
+                continue
+            for earlier in group[:position]:
+                pairs += 1
+                hits += keys[later] is not None and keys[later] == keys[earlier] and ends[later] != ends[earlier]
+    return SchemeScore(hits, pairs)
+
+
+def syllable_stats(bars: Sequence[str], target: int | None = None) -> SyllableStats:
+    """Syllables of ``bars``, and how many fall within ±1 and ±2 of ``target`` (if given)."""
+    counts = [count_syllables(bar) for bar in bars]
+    if target is None:
+        return SyllableStats(len(counts), sum(counts), 0, 0)
+    return SyllableStats(
+        len(counts), sum(counts), sum(abs(c - target) <= 1 for c in counts), sum(abs(c - target) <= 2 for c in counts)
+    )
+
+
+def rhyme_density(bars: Sequence[str], window: int = DENSITY_WINDOW) -> RhymeDensity:
+    """The module docstring's density over ``bars`` (summed runs, bars scored)."""
+    vowels = [bar_vowels(bar) for bar in bars]
+    ends = [_end_word(bar) for bar in bars]
+    total = 0
+    for bar in range(1, len(bars)):
+        runs = [
+            _common_suffix(vowels[bar], vowels[earlier])
+            for earlier in range(max(0, bar - window), bar)
+            if ends[earlier] is None or ends[earlier] != ends[bar]
+        ]
+        total += max(runs, default=0)
+    return RhymeDensity(total, max(len(bars) - 1, 0))
+
+
+def _end_word(bar: str) -> str | None:
+    word = last_spoken_word(bar)
+    return None if word is None else word.text
+
+
+def _common_suffix(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    run = 0
+    while run < min(len(a), len(b)) and a[-1 - run] == b[-1 - run]:
+        run += 1
+    return run
