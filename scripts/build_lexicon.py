@@ -11,8 +11,9 @@ pins pandas<2 and setuptools<49.7); without ``--source`` this script runs
 of the wheel as a zip, installing nothing.
 
 It writes ``jaxrap/phonetics/data/lexique383.tsv.gz`` (``--out``): a header
-``ortho phon nbsyll freqfilms2`` then one row per spelling, most frequent first (ties by
-spelling), gzip with a zero timestamp so the same input gives the same bytes:
+``ortho phon nbsyll freqfilms2`` then one row per spelling, sorted by spelling (UTF-8 byte
+order: ``jaxrap.phonetics.lexicon`` finds a word by bisection instead of building a dictionary
+of 125k entries at load), gzip with a zero timestamp so the same input gives the same bytes:
 
 - ``ortho``: the spelling (1_ortho), with its apostrophes and hyphens (``aujourd'hui``,
   ``peut-être``), lower case (the release has ``vrai`` and ``faux`` as ``VRAI`` and ``FAUX``, a
@@ -100,7 +101,7 @@ def _number(text: str) -> float:
 
 
 def derive_table(text: str, source: str = "Lexique383.txt") -> tuple[list[tuple[str, str, int, float]], int]:
-    """(rows of the derived table, most frequent first; rows dropped for a bad pronunciation)."""
+    """(rows of the derived table, by spelling; rows dropped for a bad pronunciation)."""
     lines = text.splitlines()
     if not lines:
         raise JaxrapError(f"{source}: empty file")
@@ -130,7 +131,7 @@ def derive_table(text: str, source: str = "Lexique383.txt") -> tuple[list[tuple[
         phon, (_, _, nbsyll, _) = max(by_phon.items(), key=lambda item: (item[1][0], item[1][1], -item[1][3]))
         frequency = round(sum(reading[0] for reading in by_phon.values()), 2)
         table.append((ortho, phon, nbsyll, frequency))
-    table.sort(key=lambda row: (-row[3], row[0]))
+    table.sort(key=lambda row: row[0].encode("utf-8"))
     return table, dropped
 
 

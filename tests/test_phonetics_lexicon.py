@@ -63,7 +63,7 @@ def test_derive_table_picks_the_most_frequent_reading_of_each_spelling():
     assert rows["tie"] == ("ti", 1, 0.0)  # a tie on films goes to books
     assert rows["marin"] == ("maR5", 2, 0.0) and dropped == 1  # "mars-05" dropped, counted
     assert "a capella" not in rows
-    assert [row[0] for row in table] == ["est", "petit", "vrai", "fils", "marin", "tie"]  # by frequency
+    assert [row[0] for row in table] == ["est", "fils", "marin", "petit", "tie", "vrai"]  # by spelling
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "utf-8"])
@@ -98,6 +98,9 @@ def test_reading_a_damaged_table_is_a_one_line_error(tmp_path):
     damaged.write_bytes(gzip.compress(b"spelling\tsound\n"))
     with pytest.raises(JaxrapError, match="not a lexicon table"):
         read_lexicon(damaged)
+    damaged.write_bytes(gzip.compress(b"ortho\tphon\tnbsyll\tfreqfilms2\nzut\tzyt\t1\t1\nabri\tabRi\t2\t1\n"))
+    with pytest.raises(JaxrapError, match="not sorted by spelling"):
+        read_lexicon(damaged)  # lookups bisect: an unsorted table would silently miss words
 
 
 def test_packaged_table_holds_lexique_383():

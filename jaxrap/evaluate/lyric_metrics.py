@@ -10,7 +10,7 @@ continue can be compared number for number:
 - ``distinct1`` / ``distinct2``: distinct word uni/bigrams over all of them, pooled;
 - ``rhyme_rate``: share of pairs of consecutive bars whose endings rhyme (equal
   ``rhyme_key``), pooled. Bars are lines with a key (blank lines, [markers] and lines ending
-  in a digit or an emoji are skipped). A pair of identical bars is left out: a loop repeats,
+  on no word said, such as an emoji, are skipped). A pair of identical bars is left out: a loop repeats,
   it does not rhyme. Limits are the heuristic's (one final syllable, spelling rules, see
   ``jaxrap.phonetics.rhyme``) plus the pairing: only AABB-style neighbours count, so an ABAB
   quatrain scores 0 although it rhymes.
