@@ -2,36 +2,49 @@
 
 Lexique 3.83 (``jaxrap.phonetics.lexicon``) knows 125k spellings; rap also writes slang, verlan,
 English loans and spellings of its own ("wesh", "tieks", "gova", "dealer", "p'tit"). For those,
-these rules read the spelling; ``jaxrap.phonetics.words`` asks them only when the lexicon has no
-entry. Their agreement with the lexicon where both answer is measured by
-``jaxrap.phonetics.agreement``.
+these rules read the spelling; ``jaxrap.phonetics.pronounce`` asks them only when the lexicon has
+no entry. Their agreement with the lexicon where both answer is measured by
+``jaxrap.phonetics.agreement`` (README: 99.4% of syllable counts, rhyme pairs at 99.6%
+precision and 99.5% recall on the 10,000 most frequent forms they were tuned on; 99.4%, 97.0%
+and 99.3% on the next 20,000). Words arrive one at a time, lower case, without apostrophes
+(``jaxrap.phonetics.spoken`` splits a bar).
 
-**Rhyme key** (``spelling_rhyme_key``). The word is read from its end, by spelling rules rather than a pronunciation dictionary:
+**Rhyme key** (``spelling_rhyme_key``). The word is read from its end:
 
 - a mute final ``e`` (with ``s``, or the verb ending ``ent``) is dropped, and it makes the
   consonants before it heard ("chante" -> "ɑ̃t", but "chant" -> "ɑ̃");
-- otherwise final ``s x t d z p g c`` are silent, with short lists of exceptions
-  ("bus", "net", "sud", "gaz", "stop", "bled", "street", final ``ct``/``st``/``ss``);
+- otherwise final ``s x t d z p b g c`` are silent, with short lists of exceptions
+  ("bus", "net", "sud", "gaz", "stop", "bled", "street", final ``ct``/``st``/``ss``/``pt``);
 - ``er``/``ez``/``et``/``ed`` end on the sound of ``é`` ("parler", "assez", "secret"), except
   "mer", "fer", "hiver", "vers"... (ɛʁ) and English loans such as "dealer" (œʁ);
 - vowel spellings become one sound: ``eau au o ô`` -> o; ``ai ei è ê é`` -> e in an open
-  final syllable, ɛ before a consonant; ``eu œu`` -> ø; ``ou`` -> u; ``oi`` -> wa;
+  final syllable, ɛ before a consonant; ``eu œu`` -> ø; ``ou`` -> u; ``oi`` and ``oua`` -> wa;
   ``u`` -> y; ``ui`` -> i; nasals ``an am en em`` -> ɑ̃, ``in im ain ein un ien oin`` -> ɛ̃,
-  ``on om`` -> ɔ̃ (a vowel before a single ``n``/``m`` and a mute e is oral: "lune" -> yn);
+  ``on om`` -> ɔ̃ (a vowel before a single ``n``/``m`` and a mute e is oral: "lune" -> yn;
+  ``ou``/``oo`` before n/m never nasal: "boum"); a final stressed schwa is ø ("que", "le");
 - ``ille``/final ``il`` after a vowel is the glide j ("fille" -> ij, "soleil" -> ɛj);
-  ``ch`` -> ʃ, ``gn`` -> ɲ, ``ge`` -> ʒ, ``ce`` -> s, a single ``s`` between vowels -> z.
+  ``ch`` -> ʃ, ``gn`` -> ɲ, ``ge`` -> ʒ, ``ce`` -> s, a single ``s`` between vowels -> z,
+  ``-isme`` -> izm, the p of ``-mpt`` is silent ("compte" -> ɔ̃t).
 
-Limits (by design, for a display hint and a corpus statistic, not a phonetician):
-- é and è merge in an open final syllable ("parlé" rhymes with "jamais"), as do ø/œ and
-  ɛ̃/œ̃, and a glide before a vowel is ignored ("bien"/"main", "soleil"/"pareil");
-- only the last syllable counts: no rich (multi-syllable) rhymes, no assonance (same vowel,
-  different consonants: "arrache"/"lâche" rhyme, "arrache"/"là" do not);
+**Vowels and syllables** (``spelling_vowels``, ``spelling_syllables``): one nucleus per run of
+vowel letters, split where French splits it. Spellings of one sound are one nucleus (``eau``,
+``ai``, ``ou``, ``oi``, ``eu``, ``ui``, English ``ee``/``oo``/``ea``); ``i``, ``u``, ``ou``, ``y``
+before another vowel are glides (``piano`` 2, ``nuage`` 1, ``jouer`` 1) unless a consonant + l/r
+comes before (``cri-er``, ``cru-el``); ``ï``/``ë``/``ü`` and a vowel after ``é`` start a new one
+(``naïf``, ``réel``); an ``e`` after a vowel in an open syllable is silent (``gaieté``,
+``dévouement``); ``y`` between vowels is i + j (``payer`` 2); ``u`` after ``q`` and before e/i
+after ``g`` is no vowel (``qui``, ``guerre``), nor the ``e`` of ``geo``/``cea`` (``mangeons``);
+``i`` of ``ill``/final ``il`` after a vowel is the glide j (``feuille`` 1). The mute endings of
+the key rules are not syllables. Vowels are written like the keys' with e/ɛ merged.
+
+Limits (by design: these rules only read what the lexicon lacks):
 - heterophones the spelling cannot tell apart are guessed: "-ent" is a mute verb ending
   unless the word is in a short list or ends in a vowel + "ment" ("moment", "vraiment"),
-  so "ils mentent" is right and rarer nouns ("un serment") are wrong; "plus", "tous",
-  "fils", "est" (the direction) get one reading each;
-- loanwords beyond a few rap staples ("flow", "street", "dealer", "-ing") are read as French,
-  and digits, emojis and abbreviations carry no key (a bar ending in "1000" has none).
+  so "ils mentent" is right and rarer adjectives ("transparent") are wrong, which is the right
+  default for the slang verbs the rules meet ("ils bicravent");
+- loanwords beyond a few rap staples ("flow", "street", "dealer", "-ing", "-all") are read as
+  French ("spider" rhymes in é, "cake" in ak);
+- the internal schwas Lexique sometimes drops (``médecin`` medsɛ̃) are counted.
 """
 
 from __future__ import annotations
