@@ -33,6 +33,8 @@ from jaxrap.phonetics.spoken import SpokenWord, spoken_words
 
 # Letters only: apostrophes, hyphens, digits and punctuation end a word ("j'm'arrache" -> arrache).
 _WORD = re.compile(r"[^\W\d_]+")
+
+
 def last_word_span(line: str) -> tuple[int, int] | None:
     """(start, end) of the last run of letters in ``line`` (NFC text, as the corpus is), or None:
     what the terminal UI colours (a number's spelled-out words have no span)."""
