@@ -1,7 +1,8 @@
 """Invented French-rap-like songs for the corpus tests (never lines from a real corpus).
 
 Songs are random draws from a made-up vocabulary: two different seeds share almost no
-5-word sequence, so they are unrelated songs for deduplication.
+5-word sequence, so they are unrelated songs for deduplication. Three invented artists, each
+with words of their own, are there for the artist classifier.
 """
 
 from __future__ import annotations
@@ -31,3 +32,38 @@ def invented_song(seed: int, bars: int = 12, words_per_bar: int = 7) -> str:
         words = [rng.choice(_WORDS) for _ in range(words_per_bar)]
         lines.append(" ".join(words).capitalize())
     return "\n".join(lines)
+
+
+_SHARED_WORDS = "le la les on dans avec pour sans toujours encore nuit jour rue ville temps".split()
+# Each invented artist has its own words and spelling habits.
+ARTIST_STYLES = {
+    "Brume": "brouillard lanterne quai marée goéland phare écume bruine".split(),
+    "Kilo": "wesh frérot tieks zbeul daronne bendo kichta gova".split(),
+    "Ondine": "étoile comète galaxie orbite satellite nébuleuse lumière cosmos".split(),
+}
+
+
+def invented_artist_text(artist: str, seed: int, bars: int = 12) -> str:
+    """``bars`` lines of 8 words, every other one ``artist``'s own; deterministic in ``seed``."""
+    rng = random.Random(f"{artist}-{seed}")
+    lines = []
+    for _ in range(bars):
+        words = [rng.choice(ARTIST_STYLES[artist]) if k % 2 else rng.choice(_SHARED_WORDS) for k in range(8)]
+        lines.append(" ".join(words).capitalize())
+    return "\n".join(lines)
+
+
+def save_corpus(directory, train: list[tuple[str, str]]) -> str:
+    """A prepared-corpus directory whose train split holds the (text, artist) songs ``train``;
+    validation and test hold one other song."""
+    import datasets
+
+    def split(rows):
+        return datasets.Dataset.from_dict({
+            "text": [text for text, _ in rows], "artist": [artist for _, artist in rows],
+            "title": [f"Titre {i}" for i in range(len(rows))], "year": [-1] * len(rows),
+        })
+
+    held_out = [(invented_artist_text("Brume", 999), "Brume")]
+    datasets.DatasetDict({"train": split(train), "validation": split(held_out), "test": split(held_out)}).save_to_disk(str(directory))
+    return str(directory)
