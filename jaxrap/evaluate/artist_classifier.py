@@ -14,27 +14,29 @@ It judges continuations: a song's text after its first bar, a few bars to ~256 t
 judge short texts by poorly.
 
 Hyper-parameters were chosen by 5-fold cross-validation over the 1,195 train songs of the
-real slice (fit on the windows of 4/5 of the songs, scored by balanced accuracy on the other
-songs' next 4 and next 16 bars after their first bar), leaving validation and test untouched
-for the ceiling. Balanced accuracy, 4 bars / 16 bars (fold spread about ±0.02 / ±0.01):
+real slice (``scripts/tune_artist_classifier.py``: fit on the windows of 4/5 of the songs,
+scored by balanced accuracy on the other songs' next 4 and next 16 bars after their first
+bar), leaving validation and test untouched for the ceiling. Mean over folds, ± half the
+fold-to-fold standard deviation; words 1-2 + characters 2-5 unless said:
 
-    training texts, classifier (words 1-2 + chars 2-5 unless said)   4 bars   16 bars
-    whole songs, SVM C 0.3                                           0.459    0.760
-    4-bar windows, SVM C 0.3                                         0.558    0.773
-    8-bar windows, SVM C 0.1                                         0.559    0.779
-    8-bar windows, SVM C 0.3 (chosen)                                0.564    0.783
-    8-bar windows, SVM C 1                                           0.543    0.789
-    16-bar windows, SVM C 0.3                                        0.542    0.785
-    8-bar windows, ridge classifier                                  0.553    0.782
-    8-bar windows, SVM C 0.3, words 1 + chars 1-4                    0.542    0.778
-    8-bar windows, SVM C 0.3, words 1-2 + chars 3-6                  0.552    0.790
+    training texts, SVM                        4 bars          16 bars
+    whole songs, C 0.3                         0.460 ±0.013    0.762 ±0.017
+    4-bar windows, C 0.3                       0.559 ±0.023    0.774 ±0.014
+    8-bar windows, C 0.1                       0.560 ±0.022    0.780 ±0.009
+    8-bar windows, C 0.3 (chosen)              0.565 ±0.014    0.785 ±0.006
+    8-bar windows, C 1                         0.544 ±0.014    0.790 ±0.008
+    16-bar windows, C 0.3                      0.543 ±0.022    0.787 ±0.007
+    8-bar windows, C 0.3, words 1 + chars 1-4  0.543 ±0.014    0.779 ±0.011
+    8-bar windows, C 0.3, chars 3-6            0.553 ±0.022    0.791 ±0.005
 
 Windows beat whole songs on short texts (+0.10) and match them on long ones; past that the
 settings are within noise of each other, and 8-bar windows with C 0.3 are the best on short
-texts and within noise of the best on long ones. Without balanced class weights the SVM
-loses 0.05 (whole songs, 16 bars). Training on the real slice's train split takes 7-17 s on
-two shared CPU cores, about half of ``jaxrap eval``'s validation perplexity pass: it is
-retrained rather than cached (a pickle beside a corpus would run code when loaded).
+texts and within noise of the best on long ones. Tried the same way outside the script: the
+SVM without balanced class weights (0.05 lower on whole songs, 16 bars), a ridge classifier
+(within noise) and complement naive Bayes (0.10-0.15 lower). Training on the real slice's
+train split takes 7-17 s on two shared CPU cores, about half of ``jaxrap eval``'s validation
+perplexity pass: it is retrained rather than cached (a pickle beside a corpus would run code
+when loaded).
 
 Labels are the artists a model has tokens for (``jaxrap.data.artists``): songs of other
 corpus artists (the model's ``unknown`` bucket, which is no style) are not trained on, and
