@@ -5,7 +5,7 @@ RUN/
   config.yaml          the resolved run config (jaxrap.config.RunConfig)
   model_config.json    the GPT-2 shape, in Hugging Face config.json form
   tokenizer/           the tokenizer the run trains with (trained or copied here)
-  checkpoints/<step>/  Orbax checkpoints: params, train_state, meta (see jaxrap.train.checkpoint)
+  checkpoints/<step>/  Orbax checkpoints: params, train_state, meta (see jaxrap.checkpoint)
   metrics.jsonl        one JSON record per logged step
   tensorboard/         TensorBoard event files
 ```
@@ -87,7 +87,7 @@ def load_run_model(run_dir: str | Path, step: int | str | None = None, *, warn=N
     from jaxrap.data.tokenizer import load_tokenizer
     from jaxrap.model import gpt2
     from jaxrap.model.config import GPT2Config
-    from jaxrap.train.checkpoint import Checkpoints
+    from jaxrap.checkpoint import Checkpoints
 
     run = RunDir(Path(run_dir))
     if not is_run_dir(run.path):

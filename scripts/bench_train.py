@@ -105,7 +105,7 @@ class JaxrapStep:
         from jaxrap.model import gpt2
         from jaxrap.train import sharding
         from jaxrap.train.optimizer import make_optimizer
-        from jaxrap.train.pipeline import make_forward
+        from jaxrap.model.gpt2 import make_forward
         from jaxrap.train.step import init_state, jit_train_step
 
         config = run_config(shape)
@@ -198,7 +198,7 @@ def measure_loop(shape: Shape, loop_steps: int, save_every: int, log_every: int,
     from jaxrap.data.batches import PackedBlocks
     from jaxrap.model import gpt2
     from jaxrap.train import loop
-    from jaxrap.train.pipeline import make_forward
+    from jaxrap.model.gpt2 import make_forward
     from jaxrap.train.trackers import CallbackTracker, JsonlTracker, TensorBoardTracker
 
     config = run_config(

@@ -80,7 +80,7 @@ def split_perplexity(
     from jaxrap.data.corpus import load_corpus
     from jaxrap.data.tokens import tokenize_split
     from jaxrap.train import sharding
-    from jaxrap.train.pipeline import make_forward
+    from jaxrap.model.gpt2 import make_forward
 
     block_size = block_size or default_block_size(loaded)
     if not 1 <= block_size <= loaded.config.n_positions:

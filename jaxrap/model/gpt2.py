@@ -15,6 +15,7 @@ H heads, D head dim, C = n_embd, V vocab, L layers.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -283,6 +284,17 @@ def abstract(config: GPT2Config, *, dtype: Any = jnp.float32) -> tuple[nnx.Graph
 def forward(graphdef: nnx.GraphDef, params: Params, input_ids: jax.Array, **kwargs) -> tuple[jax.Array, KVCache | None]:
     """Pure form of ``GPT2.__call__``: (logits (B, T, V), cache)."""
     return nnx.merge(graphdef, params)(input_ids, **kwargs)
+
+
+def make_forward(config: GPT2Config, dtype: str = "float32") -> Callable[[Params, jax.Array, jax.Array | None], jax.Array]:
+    """``forward(params, input_ids (B, T), dropout_key or None) -> logits (B, T, V)`` computing
+    in ``dtype``: the model as training, scoring and evaluation see it (no cache)."""
+    graphdef, _ = abstract(config, dtype=jnp.dtype(dtype))
+
+    def logits(params: Params, input_ids: jax.Array, dropout_key: jax.Array | None) -> jax.Array:
+        return forward(graphdef, params, input_ids, dropout_key=dropout_key)[0]
+
+    return logits
 
 
 def merge(graphdef: nnx.GraphDef, params: Params) -> GPT2:

@@ -31,7 +31,7 @@ from jaxrap.config import RunConfig
 from jaxrap.data.batches import EvalBatches, PackedBlocks, TrainBatches
 from jaxrap.errors import JaxrapError
 from jaxrap.train import sharding
-from jaxrap.train.checkpoint import Checkpoints, abstract_like
+from jaxrap.checkpoint import Checkpoints, abstract_like
 from jaxrap.train.flops import total_peak_flops
 from jaxrap.train.optimizer import make_optimizer
 from jaxrap.train.step import Forward, Params, init_state, jit_eval_step, jit_train_step

@@ -45,6 +45,7 @@ def run_training(
     """Train ``config`` in ``run_dir`` (resuming when it has checkpoints); the loop's TrainResult."""
     import jax
 
+    from jaxrap.model import gpt2
     from jaxrap.train import loop
 
     run = RunDir(Path(run_dir))
@@ -68,8 +69,8 @@ def run_training(
     )
     train_blocks, eval_blocks = _blocks(corpus, tokenizer, config)
     model = loop.Model(
-        forward=make_forward(model_config, config.model.dtype),
-        abstract_params=_abstract_params(model_config),
+        forward=gpt2.make_forward(model_config, config.model.dtype),
+        abstract_params=gpt2.abstract(model_config)[1],
         init_params=init_params,
         flops_per_token=model_config.flops_per_token(config.data.block_size),
     )
@@ -213,26 +214,6 @@ def model_from_config(config: RunConfig, run: RunDir, tokenizer: Any, *, resumin
         return params
 
     return model_config, init_params
-
-
-def make_forward(model_config: Any, dtype: str) -> Callable:
-    """``forward(params, input_ids, dropout_key) -> logits``: the loop's only view of GPT-2."""
-    import jax.numpy as jnp
-
-    from jaxrap.model import gpt2
-
-    graphdef, _ = gpt2.abstract(model_config, dtype=jnp.dtype(dtype))
-
-    def forward(params, input_ids, dropout_key):
-        return gpt2.forward(graphdef, params, input_ids, dropout_key=dropout_key)[0]
-
-    return forward
-
-
-def _abstract_params(model_config: Any) -> Any:
-    from jaxrap.model import gpt2
-
-    return gpt2.abstract(model_config)[1]
 
 
 def _added_token_ids(config: RunConfig, tokenizer: Any) -> list[int]:

@@ -1,5 +1,9 @@
 """Checkpoints with Orbax: async, atomic, the latest N plus the best by validation loss.
 
+The checkpoint format, below both the training loop (which saves and resumes) and loading a
+trained model (``jaxrap.rundir.load_run_model``, which reads params only), so that neither
+side imports the other.
+
 ``RUN/checkpoints/<step>/`` holds three items:
 
 - ``params``: the model's float32 parameters (what generate / export / eval read);
