@@ -114,13 +114,10 @@ class Checkpoints:
         )
         return {"params": restored.params, **restored.train_state}, restored.meta
 
-    def restore_params(self, step: int, abstract_params: Any) -> tuple[Any, dict[str, Any]]:
-        """(params, meta) of ``step``, without reading the optimizer state."""
-        restored = self.manager.restore(
-            step,
-            args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params), meta=ocp.args.JsonRestore()),
-        )
-        return restored.params, restored.meta
+    def restore_params(self, step: int, abstract_params: Any) -> Any:
+        """The params of ``step``, without reading the optimizer state."""
+        restored = self.manager.restore(step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params)))
+        return restored.params
 
     def restore_newest_valid(
         self,

@@ -1,9 +1,10 @@
 """Load a model by what users type for ``--model``: a training run, a HF directory or a hub id.
 
-``generate``, ``eval`` and the terminal UI all load through ``load_model``, so a name means
-the same model everywhere. A model trained by jaxrap (a run directory, or its ``jaxrap
-export``) comes with the ``SongPrompt`` its training used (end-of-song, then the artist token
-when conditioned); ``load_song_prompt`` reads just that, without the weights.
+``generate``, ``eval``, ``export``, the terminal UI and the sweep all load through
+``load_model`` (or ``jaxrap.rundir.load_run_model`` for a run's given step), and all get one
+record, ``LoadedModel``. A model trained by jaxrap (a run directory, or its ``jaxrap export``)
+comes with the ``SongPrompt`` its training used (end-of-song, then the artist token when
+conditioned); ``load_song_prompt`` reads just that, without the weights.
 """
 
 from __future__ import annotations
@@ -11,36 +12,44 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jaxrap.data.artists import SongPrompt
 from jaxrap.errors import JaxrapError
 from jaxrap.model.config import GPT2Config
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+    from jaxrap.config import RunConfig
+
 
 @dataclasses.dataclass(frozen=True)
 class LoadedModel:
-    """What a loader returns: float32 host params, their tokenizer, and how prompts encode."""
+    """A model as loaded, whatever it came from: float32 host params, their tokenizer, and how
+    prompts encode. The one record every loader returns and every user of a model takes."""
 
     config: GPT2Config
-    params: Any  # nested dict of float32 numpy arrays (gpt2 params layout)
-    tokenizer: Any  # PreTrainedTokenizerFast with eos set
+    params: Any  # nested dict of float32 numpy arrays (host memory; the gpt2 params layout)
+    tokenizer: PreTrainedTokenizerFast  # with eos (and pad) set, see jaxrap.data.tokenizer
     step: int | None = None  # the checkpoint's step for a training run; None for a HF model
-    run_config: Any = None  # the RunConfig of a training run; None for a HF model
+    run_config: RunConfig | None = None  # the training run's config (RUN/config.yaml); None for a HF model
     # How prompts start for a model trained by jaxrap (eos, artist token); None for a plain
     # HF model, whose prompts encode exactly as its tokenizer does (as transformers' generate).
     song_prompt: SongPrompt | None = None
+
+    @property
+    def artists(self) -> tuple[str, ...]:
+        """The values of ``SamplingParams.artist`` it accepts: named artists, sorted, then
+        ``unknown`` (as `jaxrap artists` lists them); () for a model without artist tokens."""
+        return self.song_prompt.artists if self.song_prompt is not None else ()
 
 
 def load_run_directory(path: str | Path) -> LoadedModel | None:
     """A training run directory's newest readable checkpoint; None when ``path`` is not a run."""
     from jaxrap.rundir import is_run_dir, load_run_model
 
-    if not is_run_dir(path):
-        return None
-    run = load_run_model(path)
-    song_prompt = SongPrompt.for_tokenizer(run.tokenizer, artist_tokens=run.run_config.data.artist_tokens)
-    return LoadedModel(run.config, run.params, run.tokenizer, step=run.step, run_config=run.run_config, song_prompt=song_prompt)
+    return load_run_model(path) if is_run_dir(path) else None
 
 
 def load_hf_model(name_or_dir: str | Path) -> LoadedModel:
@@ -74,20 +83,17 @@ def load_model(model: str | Path) -> LoadedModel:
     raise JaxrapError(f"{model}: not a model directory, training run or hub id")
 
 
-def load_song_prompt(model: str | Path) -> tuple[Any, SongPrompt | None]:
+def load_song_prompt(model: str | Path) -> tuple[PreTrainedTokenizerFast, SongPrompt | None]:
     """(tokenizer, SongPrompt or None) of ``model`` without loading its weights: what
     ``jaxrap artists`` lists."""
-    from jaxrap.config import load_config
     from jaxrap.data.artists import read_prompt_format
     from jaxrap.data.tokenizer import load_tokenizer
     from jaxrap.model import hf
-    from jaxrap.rundir import RunDir, is_run_dir
+    from jaxrap.rundir import RunDir, is_run_dir, read_run_prompt
 
     if is_run_dir(model):
-        run = RunDir(Path(model))
-        tokenizer = load_tokenizer(run.tokenizer_dir)
-        artist_tokens = load_config(run.config_file).data.artist_tokens
-        return tokenizer, SongPrompt.for_tokenizer(tokenizer, artist_tokens=artist_tokens)
+        tokenizer, _, song_prompt = read_run_prompt(RunDir(Path(model)))
+        return tokenizer, song_prompt
     model_dir = hf.resolve_model_dir(model)
     tokenizer = load_tokenizer(model_dir)
     return tokenizer, read_prompt_format(model_dir, tokenizer)

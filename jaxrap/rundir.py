@@ -10,18 +10,26 @@ RUN/
   tensorboard/         TensorBoard event files
 ```
 
-``generate``, ``eval``, ``export`` and the terminal UI load runs with ``load_run_model``.
-Importing this module is cheap (no jax); loading imports it.
+``generate``, ``eval``, ``export`` and the terminal UI load runs with ``load_run_model``, as a
+``jaxrap.load.LoadedModel``. Importing this module is cheap (no jax); loading imports it.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING
 
+from jaxrap.data.artists import SongPrompt
 from jaxrap.errors import JaxrapError
+from jaxrap.load import LoadedModel
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+    from jaxrap.config import RunConfig
 
 CONFIG_FILE = "config.yaml"
 MODEL_CONFIG_FILE = "model_config.json"
@@ -70,29 +78,34 @@ def is_run_dir(path: str | Path) -> bool:
     return run.config_file.is_file() and run.checkpoints_dir.is_dir()
 
 
-class RunModel(NamedTuple):
-    config: Any  # GPT2Config
-    params: Any  # nested dict of float32 numpy arrays (host memory)
-    tokenizer: Any  # PreTrainedTokenizerFast, loaded from RUN/tokenizer
-    step: int  # the checkpoint's step
-    run_config: Any  # RunConfig
+def read_run_prompt(run: RunDir) -> tuple[PreTrainedTokenizerFast, RunConfig, SongPrompt]:
+    """The run's tokenizer, its config (``config.yaml``) and how its songs start: everything
+    loading a run needs besides the weights, and all `jaxrap artists` reads. ``config.yaml`` is
+    the one source of the run's settings here (a resume may change only ``RESUMABLE_KEYS``, none
+    of which says how a song starts)."""
+    from jaxrap.config import load_config
+    from jaxrap.data.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(run.tokenizer_dir)
+    config = load_config(run.config_file)
+    return tokenizer, config, SongPrompt.for_tokenizer(tokenizer, artist_tokens=config.data.artist_tokens)
 
 
-def load_run_model(run_dir: str | Path, step: int | str | None = None, *, warn=None) -> RunModel:
+def load_run_model(
+    run_dir: str | Path, step: int | str | None = None, *, warn: Callable[[str], None] | None = None
+) -> LoadedModel:
     """The model of a run's checkpoint: ``step`` (an int, ``"best"`` by validation loss, or None
     for the newest readable one; an unreadable newest one is skipped with a warning)."""
     import jax
 
-    from jaxrap.config import config_from_dict
-    from jaxrap.data.tokenizer import load_tokenizer
+    from jaxrap.checkpoint import Checkpoints
     from jaxrap.model import gpt2
     from jaxrap.model.config import GPT2Config
-    from jaxrap.checkpoint import Checkpoints
 
     run = RunDir(Path(run_dir))
     if not is_run_dir(run.path):
         raise JaxrapError(f"{run.path}: not a training run directory (no {CONFIG_FILE} and {CHECKPOINTS_DIR}/); train one with `jaxrap train`")
-    warn = warn or (lambda text: print(text, file=sys.stderr))
+    say = warn or (lambda text: print(text, file=sys.stderr))
     config = GPT2Config.from_file(run.model_config_file)
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     _, abstract = gpt2.abstract(config)
@@ -107,13 +120,10 @@ def load_run_model(run_dir: str | Path, step: int | str | None = None, *, warn=N
                 raise JaxrapError(f"{run.checkpoints_dir}: no kept checkpoint was evaluated, so none is best; pass a step")
         if step is not None and int(step) not in steps:
             raise JaxrapError(f"{run.checkpoints_dir}: no checkpoint {step}; available: {', '.join(map(str, steps))}")
-        step, (params, meta) = checkpoints.restore_newest_valid(
-            lambda s: checkpoints.restore_params(s, target), warn=warn, steps=[int(step)] if step is not None else None
+        restored = checkpoints.restore_newest_valid(
+            lambda s: checkpoints.restore_params(s, target), warn=say, steps=[int(step)] if step is not None else None
         )
-    return RunModel(
-        config=config,
-        params=jax.device_get(params),
-        tokenizer=load_tokenizer(run.tokenizer_dir),
-        step=step,
-        run_config=config_from_dict(meta["config"], source=f"{run.checkpoints_dir}/{step}"),
-    )
+    assert restored is not None  # steps is not empty: a step restored, or restore_newest_valid raised
+    step, params = restored
+    tokenizer, run_config, song_prompt = read_run_prompt(run)
+    return LoadedModel(config, jax.device_get(params), tokenizer, step, run_config, song_prompt)

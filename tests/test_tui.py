@@ -24,10 +24,13 @@ import pytest
 from textual.widgets import OptionList, Select
 
 from jaxrap.compile_cache import ENV_VAR
+from jaxrap.data.artists import SongPrompt
 from jaxrap.errors import JaxrapError
+from jaxrap.load import LoadedModel
+from jaxrap.model.config import GPT2Config
 from jaxrap.sample.params import SamplingParams
 from jaxrap.tui.app import StudioApp
-from jaxrap.tui.engine import ModelInfo, describe_device, load_engine, params_to_record
+from jaxrap.tui.engine import describe_device, load_engine, params_to_record
 from jaxrap.tui.history import DATA_DIR_ENV, History, HistoryEntry
 from jaxrap.tui.screens.help import HelpScreen
 from jaxrap.tui.screens.no_model import NoModelScreen
@@ -38,18 +41,19 @@ from jaxrap.tui.widgets.status_line import StatusLine
 
 SIZE = (110, 34)
 STAND_IN = "runs/tiny_cpu"  # the model name the stand-in engine reports (not a real path)
-ARTISTS = ("Médine", "Shurik'n", "unknown")  # as ModelInfo.artists lists a conditioned model's
+ARTISTS = ("Médine", "Shurik'n", "unknown")  # as LoadedModel.artists lists a conditioned model's
 QUATRAIN = "\nLe béton m'a appris la patience\nOn rêvait de partir au bout du globe\nLe bitume m'a volé mon enfance"
 
 
 class StandInEngine:
-    """Fixed model info; streams ``text`` in pieces, or waits (``hold``) until cancelled."""
+    """A fixed model without weights; streams ``text`` in pieces, or waits (``hold``) until cancelled."""
 
-    info = ModelInfo(STAND_IN, 300, "cpu", context=1024)
+    device = "cpu"
 
     def __init__(self, text: str = QUATRAIN, hold: bool = False, artists: tuple[str, ...] = ()):
         self.text, self.hold = text, hold
-        self.info = dataclasses.replace(self.info, artists=artists)
+        song_prompt = SongPrompt(0, {name: token for token, name in enumerate(artists, 2)}) if artists else None
+        self.model = LoadedModel(GPT2Config(n_positions=1024), None, None, step=300, song_prompt=song_prompt)
 
     def stream(self, prompt, params, cancel):
         for start in range(0, len(self.text), 9):

@@ -22,6 +22,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jaxrap.errors import JaxrapError
 from jaxrap.load import LoadedModel, load_model
@@ -29,6 +30,12 @@ from jaxrap.sample.decode import DecodeModel, token_chunks
 from jaxrap.sample.params import SamplingParams
 from jaxrap.sample.processors import SamplingArrays
 from jaxrap.sample.sample_text import CANCELLED, LENGTH, SampleText
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+    from jaxrap.data.artists import SongPrompt
+    from jaxrap.model.config import GPT2Config
 
 
 class ContextOverflowWarning(UserWarning):
@@ -44,11 +51,24 @@ class TextDelta:
 
 class Generator:
     def __init__(self, loaded: LoadedModel, *, dtype: str = "float32"):
-        self.config = loaded.config
-        self.tokenizer = loaded.tokenizer
-        self.step = loaded.step
-        self.model = DecodeModel.from_params(loaded.config, loaded.params, dtype)
-        self.song_prompt = loaded.song_prompt
+        self.loaded = loaded
+        self.model = DecodeModel.from_params(loaded.config, loaded.params, dtype)  # weights on device, jitted programs
+
+    @property
+    def config(self) -> GPT2Config:
+        return self.loaded.config
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerFast:
+        return self.loaded.tokenizer
+
+    @property
+    def step(self) -> int | None:
+        return self.loaded.step
+
+    @property
+    def song_prompt(self) -> SongPrompt | None:
+        return self.loaded.song_prompt
 
     @classmethod
     def load(cls, model: str | Path, *, dtype: str = "float32") -> Generator:
@@ -59,7 +79,7 @@ class Generator:
     @property
     def artists(self) -> tuple[str, ...]:
         """The artists the model is conditioned on (values of ``params.artist``); () for none."""
-        return self.song_prompt.artists if self.song_prompt is not None else ()
+        return self.loaded.artists
 
     def prompt_prefix(self, artist: str | None = None) -> list[int]:
         """Token ids before the prompt's text: the training's song start, or none for a plain

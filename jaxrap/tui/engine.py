@@ -9,25 +9,20 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from jaxrap.load import LoadedModel
 from jaxrap.sample.params import SamplingParams
 
+if TYPE_CHECKING:
+    from jax import Device
 
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str  # as the user gave it (--model)
-    step: int | None  # the checkpoint step of a training run; None for a Hugging Face model
-    device: str  # where it runs: "cpu", "gpu (NVIDIA H200)"
-    context: int  # n_positions: prompt and generated tokens together
-    # Values of SamplingParams.artist it accepts: the named artists, sorted, then "unknown"
-    # (as `jaxrap artists` lists them); () for a model trained without artist tokens.
-    artists: tuple[str, ...] = ()
+    from jaxrap.sample.generator import Generator
 
 
 class Engine(Protocol):
-    info: ModelInfo
+    model: LoadedModel  # what was loaded: its step, context (config.n_positions) and artists
+    device: str  # where it runs: "cpu", "gpu (NVIDIA H200)"
 
     def stream(self, prompt: str, params: SamplingParams, cancel: threading.Event) -> Iterator[str]:
         """Text deltas of one sample, as they are decoded; ends early once ``cancel`` is set."""
@@ -54,12 +49,10 @@ def load_engine(model: str, progress: Progress) -> Engine:
     progress("compiling the decoder")
     for _ in generator.stream("\n", SamplingParams(max_new_tokens=2, seed=0)):
         pass
-    device = describe_device(jax.devices()[0])
-    info = ModelInfo(model, generator.step, device, generator.config.n_positions, generator.artists)
-    return SamplerEngine(generator, info)
+    return SamplerEngine(generator, describe_device(jax.devices()[0]))
 
 
-def describe_device(device) -> str:
+def describe_device(device: Device) -> str:
     """"cpu", or the platform and the chip: "gpu (NVIDIA H200)"."""
     kind = device.device_kind
     return device.platform if kind.lower() == device.platform else f"{device.platform} ({kind})"
@@ -68,9 +61,10 @@ def describe_device(device) -> str:
 class SamplerEngine:
     """A jaxrap.sample Generator, one sample at a time."""
 
-    def __init__(self, generator, info: ModelInfo):
+    def __init__(self, generator: Generator, device: str):
         self.generator = generator
-        self.info = info
+        self.model = generator.loaded
+        self.device = device
 
     def stream(self, prompt: str, params: SamplingParams, cancel: threading.Event) -> Iterator[str]:
         for delta in self.generator.stream(prompt, params.replace(num_samples=1), cancel):

@@ -23,7 +23,8 @@ from textual.worker import get_current_worker
 
 from jaxrap.errors import JaxrapError
 from jaxrap.sample.params import SamplingParams
-from jaxrap.tui.engine import Engine, LoadEngine, ModelInfo, params_from_record, params_to_record
+from jaxrap.load import LoadedModel
+from jaxrap.tui.engine import Engine, LoadEngine, params_from_record, params_to_record
 from jaxrap.tui.history import History, HistoryEntry
 from jaxrap.tui.screens.no_model import NoModelScreen
 from jaxrap.tui.widgets.history_view import EntryCard, HistoryView
@@ -58,7 +59,8 @@ class StudioScreen(Screen):
 
     @dataclass
     class ModelReady(Message, bubble=False):
-        info: ModelInfo
+        model: LoadedModel
+        device: str
 
     @dataclass
     class ModelFailed(Message, bubble=False):
@@ -128,25 +130,25 @@ class StudioScreen(Screen):
             return
         self.engine = engine
         self._engine_ready.set()
-        self.post_message(self.ModelReady(engine.info))
+        self.post_message(self.ModelReady(engine.model, engine.device))
 
     def on_studio_screen_model_progress(self, message: ModelProgress) -> None:
         self.query_one(StatusLine).set_state(message.stage, "busy")
 
     def on_studio_screen_model_ready(self, message: ModelReady) -> None:
         status = self.query_one(StatusLine)
-        status.step, status.device = message.info.step, message.info.device
+        status.step, status.device = message.model.step, message.device
         panel = self.query_one(ParamsPanel)
-        panel.fit_context(message.info.context)
+        panel.fit_context(message.model.config.n_positions)
         problem = self._artist_problem(panel.artist)  # of an entry edited while the model loaded
         if problem is not None:
             self.notify(f"{problem}; the panel is set to no specific artist", severity="warning")
             panel.artist = None
-        panel.show_artists(message.info.artists)
+        panel.show_artists(message.model.artists)
         if self._live is None:
             status.set_state("ready")
         else:  # a prompt sent during loading: its entry gets the step it is generated with
-            self._live.update_entry(step=message.info.step)
+            self._live.update_entry(step=message.model.step)
 
     def on_studio_screen_model_failed(self, message: ModelFailed) -> None:
         self.app.switch_screen(NoModelScreen(message.reason))
@@ -262,7 +264,7 @@ class StudioScreen(Screen):
         loads: a generation then waits for it, and the sampler's error names the problem."""
         if artist is None or self.engine is None:
             return None
-        known = self.engine.info.artists
+        known = self.engine.model.artists
         if artist in known:
             return None
         if not known:

@@ -172,7 +172,7 @@ class ParamsPanel(VerticalGroup):
             select.value = artist
 
     def show_artists(self, artists: Sequence[str]) -> None:
-        """Add the selector for a model's ``artists`` (ModelInfo.artists: names, then "unknown"),
+        """Add the selector for a model's ``artists`` (LoadedModel.artists: names, then "unknown"),
         set to the artist of an entry edited meanwhile; nothing for a model without artists."""
         if not artists or self.artist_select is not None:
             return
