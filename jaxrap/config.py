@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from jaxrap.errors import JaxrapError
+from jaxrap.shape_rules import block_size_problem, width_problem
 
 SCRATCH = "scratch"  # model.init value for a random-init model of model.shape
 
@@ -38,8 +39,9 @@ class ShapeConfig(Section):
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> ShapeConfig:
-        if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd: must be divisible by n_head ({self.n_head}), got {self.n_embd}")
+        problem = width_problem(self.n_embd, self.n_head)
+        if problem:
+            raise ValueError(f"n_embd: {problem}")
         return self
 
 
@@ -127,10 +129,9 @@ class RunConfig(Section):
     @model_validator(mode="after")
     def _block_fits_context(self) -> RunConfig:
         shape = self.model.shape
-        if shape is not None and self.data.block_size > shape.n_positions:
-            raise ValueError(
-                f"data.block_size: must be <= model.shape.n_positions ({shape.n_positions}), got {self.data.block_size}"
-            )
+        problem = block_size_problem(self.data.block_size, shape.n_positions, "model.shape.n_positions") if shape else None
+        if problem:
+            raise ValueError(f"data.block_size: {problem}")
         return self
 
     def to_yaml(self) -> str:

@@ -71,6 +71,13 @@ class PackedBlocks:
         }
 
 
+def bucket_length(length: int, cap: int, smallest: int = 1) -> int:
+    """The padded length of a sequence of ``length``: the smallest power of two >= length (at
+    least ``smallest``), capped at ``cap``. Padding to a few such buckets keeps the shapes a
+    jitted function sees, and so its compilations, few."""
+    return min(cap, max(smallest, 1 << (max(length, 1) - 1).bit_length()))
+
+
 def pack_blocks(split: TokenizedSplit, block_size: int) -> PackedBlocks:
     """The split's tokens as blocks of ``block_size`` targets (see the module docstring)."""
     if not isinstance(block_size, int) or block_size < 1:

@@ -20,6 +20,7 @@ from typing import Any
 
 from jaxrap.data.corpus import load_corpus
 from jaxrap.errors import JaxrapError
+from jaxrap.hub import is_hub_id
 
 END_OF_SONG = "<|endoftext|>"  # GPT-2's separator; also bos, as in GPT-2
 PAD = "<|pad|>"
@@ -42,7 +43,7 @@ def load_tokenizer(name_or_dir: str | Path) -> Any:
     name = str(name_or_dir)
     if path.is_file():
         raise JaxrapError(f"{path}: is a file; pass the directory that holds tokenizer.json")
-    if not path.is_dir() and (name.startswith((".", "/", "~")) or name.count("/") > 1):
+    if not path.is_dir() and not is_hub_id(name):
         raise JaxrapError(f"{name}: no such tokenizer directory")
     try:
         # clean_up_tokenization_spaces=False: the clean-up deletes spaces before ? and !

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from jaxrap.data.batches import bucket_length
 from jaxrap.load import LoadedModel
 
 LOGITS_BYTES = 2**28  # rows per call are capped so that the (B, T, V) float32 logits stay under this
@@ -52,7 +53,7 @@ class ContinuationScorer:
             spans.append((len(context), len(sequence)))  # continuation tokens sit at [start, end)
         if not sequences:
             return []
-        length = min(self.context, 1 << (max(len(s) for s in sequences) - 1).bit_length())
+        length = bucket_length(max(len(s) for s in sequences), self.context)
         rows = max(1, min(16, LOGITS_BYTES // (4 * length * self.vocab_size)))
         ids = np.zeros((-(-len(sequences) // rows) * rows, length), np.int32)
         for row, sequence in enumerate(sequences):

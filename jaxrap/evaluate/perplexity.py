@@ -12,17 +12,14 @@ artist token is a target like any other, as in training.
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 
 import numpy as np
 
 from jaxrap.errors import JaxrapError
 from jaxrap.load import LoadedModel
-
-
-def perplexity(loss: float) -> float:
-    return math.exp(min(loss, 700.0))  # exp overflows a float past ~709
+from jaxrap.model.loss import perplexity
+from jaxrap.shape_rules import block_size_problem
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +80,7 @@ def split_perplexity(
     from jaxrap.model.gpt2 import make_forward
 
     block_size = block_size or default_block_size(loaded)
-    if not 1 <= block_size <= loaded.config.n_positions:
+    if block_size < 1 or block_size_problem(block_size, loaded.config.n_positions, "the model's context"):
         raise JaxrapError(f"block size must be in 1..{loaded.config.n_positions} (the model's context), got {block_size}")
     if per_device_batch_size < 1:
         raise JaxrapError(f"batch size must be a positive integer, got {per_device_batch_size}")

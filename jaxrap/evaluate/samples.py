@@ -12,7 +12,6 @@ song's artist (or ``unknown`` for an artist it has no token for).
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxrap.evaluate.likelihood import ContinuationScorer
+from jaxrap.model.loss import perplexity
 from jaxrap.sample.params import SamplingParams
 
 
@@ -85,7 +85,7 @@ class ContinuationPerplexity:
 
     @property
     def perplexity(self) -> float:
-        return math.exp(min(self.loss, 700.0))
+        return perplexity(self.loss)
 
     def as_dict(self) -> dict[str, float | int]:
         return {"loss": self.loss, "tokens": self.tokens, "perplexity": self.perplexity}

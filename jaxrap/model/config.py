@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from jaxrap.errors import JaxrapError
+from jaxrap.shape_rules import width_problem
 
-# Activations Hugging Face GPT-2 checkpoints use; all are tanh or erf GELUs or ReLU.
-ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu", "relu")
+# Activations Hugging Face GPT-2 checkpoints use (activation_function), and the function each
+# names: the tanh approximation of GELU, the exact (erf) GELU, or ReLU (see gpt2.MLP).
+ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,10 +45,9 @@ class GPT2Config:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise JaxrapError(f"GPT-2 config: {name} must be a positive integer, got {value!r}")
-        if self.n_embd % self.n_head:
-            raise JaxrapError(
-                f"GPT-2 config: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
-            )
+        problem = width_problem(self.n_embd, self.n_head)
+        if problem:
+            raise JaxrapError(f"GPT-2 config: n_embd {problem}")
         if self.activation_function not in ACTIVATIONS:
             raise JaxrapError(
                 f"GPT-2 config: activation_function {self.activation_function!r} is not supported;"

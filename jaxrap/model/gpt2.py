@@ -22,14 +22,13 @@ import jax
 import jax.numpy as jnp
 from flax import nnx, struct
 
-from jaxrap.model.config import GPT2Config
+from jaxrap.model.config import ACTIVATIONS, GPT2Config
 
 Params = dict[str, Any]  # nnx pure dict: {"wte": {"embedding": ...}, "h": {0: {...}}, ...}
 
-_ACTIVATIONS = {
-    "gelu_new": lambda x: jax.nn.gelu(x, approximate=True),
-    "gelu_pytorch_tanh": lambda x: jax.nn.gelu(x, approximate=True),
-    "gelu_fast": lambda x: jax.nn.gelu(x, approximate=True),
+# The functions jaxrap.model.config.ACTIVATIONS names.
+_FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
     "gelu": lambda x: jax.nn.gelu(x, approximate=False),
     "relu": jax.nn.relu,
 }
@@ -178,10 +177,10 @@ class MLP(nnx.Module):
         self.c_fc = _linear(config.n_embd, config.inner_dim, std, dtype, rngs)
         self.c_proj = _linear(config.inner_dim, config.n_embd, proj_std, dtype, rngs)
         self.dropout = nnx.Dropout(config.resid_pdrop)
-        self.activation = config.activation_function
+        self.activation = ACTIVATIONS[config.activation_function]
 
     def __call__(self, x: jax.Array, dropout_key: jax.Array | None) -> jax.Array:
-        h = _ACTIVATIONS[self.activation](self.c_fc(x))  # (B, T, inner)
+        h = _FUNCTIONS[self.activation](self.c_fc(x))  # (B, T, inner)
         return Attention._dropout(self.dropout, self.c_proj(h), dropout_key, 2)
 
 

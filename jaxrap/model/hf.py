@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from jaxrap.errors import JaxrapError
+from jaxrap.hub import is_hub_id
 from jaxrap.model.config import GPT2Config
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "flax_model.msgpack", "pytorch_model.bin")
@@ -34,7 +35,7 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
     if path.exists():
         raise JaxrapError(f"{path}: is a file; pass the model directory that holds config.json")
     name = str(name_or_path)
-    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+    if not is_hub_id(name):
         raise JaxrapError(f"{name}: no such model directory")
     try:
         from huggingface_hub import snapshot_download

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx, struct
 
+from jaxrap.data.batches import bucket_length
 from jaxrap.errors import JaxrapError
 from jaxrap.model import gpt2
 from jaxrap.model.config import GPT2Config
@@ -56,8 +57,7 @@ class DecodeState:
 
 def prompt_bucket(length: int, cache_length: int) -> int:
     """Padded prompt length: the smallest power of two >= length (at least 16), capped at S."""
-    bucket = max(SMALLEST_BUCKET, 1 << (max(length, 1) - 1).bit_length())
-    return min(bucket, cache_length)
+    return bucket_length(length, cache_length, SMALLEST_BUCKET)
 
 
 def lm_head_kernel(params: gpt2.Params) -> jax.Array:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from jaxrap.errors import JaxrapError
 from jaxrap.load import LoadedModel, load_model
+from jaxrap.sample.context import fit_prompt
 from jaxrap.sample.decode import DecodeModel, token_chunks
 from jaxrap.sample.params import SamplingParams
 from jaxrap.sample.processors import SamplingArrays
@@ -176,21 +177,12 @@ class Generator:
         return fitted_ids, params
 
     def fitted_prompt(self, prompt_ids: list[int], max_new_tokens: int, *, keep: int = 0) -> tuple[list[int], int]:
-        """The prompt ids and the new-token budget that fit n_positions, silently.
-
-        The prompt keeps its first ``keep`` tokens (the song prefix) and its last ones: as many
-        as ``max_new_tokens`` leaves room for, but at least half the context, since a long
-        generation after a prompt cut to a few tokens would ignore what the user wrote; the
-        budget is then ``max_new_tokens`` or what the context has left. An empty prompt starts
-        from the bos token (end-of-song for jaxrap and GPT-2 tokenizers: the start of a new
-        song), as transformers' generate does.
+        """The prompt ids and the new-token budget that fit n_positions, silently, by
+        ``jaxrap.sample.context.fit_prompt``'s rule (the first ``keep`` tokens are the song
+        prefix). An empty prompt starts from the bos token (end-of-song for jaxrap and GPT-2
+        tokenizers: the start of a new song), as transformers' generate does.
         """
-        S = self.config.n_positions
         if not prompt_ids:
             bos = self.tokenizer.bos_token_id
             prompt_ids = [bos if bos is not None else self.tokenizer.eos_token_id]
-        room = max(S - max_new_tokens, S // 2)
-        if len(prompt_ids) > room:
-            keep = keep if room > keep else 0
-            prompt_ids = prompt_ids[:keep] + prompt_ids[len(prompt_ids) - (room - keep):]
-        return list(prompt_ids), min(max_new_tokens, S - len(prompt_ids))
+        return fit_prompt(prompt_ids, max_new_tokens, self.config.n_positions, keep=keep)

@@ -30,6 +30,7 @@ import numpy as np
 from jaxrap.config import RunConfig
 from jaxrap.data.batches import EvalBatches, PackedBlocks, TrainBatches
 from jaxrap.errors import JaxrapError
+from jaxrap.model.loss import perplexity
 from jaxrap.train import sharding
 from jaxrap.checkpoint import Checkpoints, abstract_like
 from jaxrap.train.flops import total_peak_flops
@@ -49,10 +50,6 @@ class TrainResult:
     @property
     def eval_perplexity(self) -> float | None:
         return None if self.eval_loss is None else perplexity(self.eval_loss)
-
-
-def perplexity(loss: float) -> float:
-    return math.exp(min(loss, 700.0))  # exp overflows a float past ~709
 
 
 @dataclass(frozen=True)

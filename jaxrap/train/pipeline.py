@@ -20,6 +20,7 @@ from typing import Any
 from jaxrap.config import SCRATCH, RunConfig
 from jaxrap.errors import JaxrapError
 from jaxrap.rundir import RunDir
+from jaxrap.shape_rules import block_size_problem
 
 LYRICS_CSV_ENV = "JAXRAP_LYRICS_CSV"
 
@@ -198,10 +199,9 @@ def model_from_config(config: RunConfig, run: RunDir, tokenizer: Any, *, resumin
             f"model.tokenizer has {len(tokenizer):,} tokens but {init} embeds only {model_config.vocab_size:,};"
             " use the model's own tokenizer (model.tokenizer: null)"
         )
-    if config.data.block_size > model_config.n_positions:
-        raise JaxrapError(
-            f"data.block_size: must be <= the model's n_positions ({model_config.n_positions}), got {config.data.block_size}"
-        )
+    problem = block_size_problem(config.data.block_size, model_config.n_positions, "the model's n_positions")
+    if problem:
+        raise JaxrapError(f"data.block_size: {problem}")
 
     def init_params() -> Any:
         if init == SCRATCH:

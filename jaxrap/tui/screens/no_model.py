@@ -15,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from jaxrap.hub import is_hub_id
 from jaxrap.rundir import RunDir, is_run_dir
 
 RUNS_DIR = Path("runs")  # where `jaxrap train` writes runs by default
@@ -47,7 +48,7 @@ def model_problem(model: str | None) -> str | None:
         if (path / "config.json").is_file():
             return None
         return f"{model}: neither a training run (config.yaml + checkpoints/) nor a Hugging Face model (config.json)."
-    if model.startswith((".", "/", "~")) or model.count("/") > 1 or "\\" in model:
+    if not is_hub_id(model):
         return f"{model}: no such directory."
     return None  # may be a hub id such as "gpt2" or "antoinelouis/belgpt2"
 

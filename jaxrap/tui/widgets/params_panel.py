@@ -25,6 +25,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from jaxrap.data.artists import UNKNOWN_ARTIST
 from jaxrap.errors import JaxrapError
+from jaxrap.sample.context import budget_after_longest_prompt
 from jaxrap.sample.params import SamplingParams
 
 
@@ -193,13 +194,14 @@ class ParamsPanel(VerticalGroup):
         self.artist = params.artist
 
     def fit_context(self, context: int) -> None:
-        """Show what a model with a short context (``context`` positions) will do: the sampler
-        keeps up to half the context for the prompt and cuts max tokens to the rest, so a
-        default max tokens above half the context shows as half of it. A value the user typed
-        stays (the sampler cuts it with a warning if the prompt needs the room)."""
+        """Show what a model with a short context (``context`` positions) will do: the default
+        max tokens shows as what the sampler leaves after the longest prompt it keeps
+        (``jaxrap.sample.context``: half the context). A value the user typed stays (the
+        sampler cuts it with a warning if the prompt needs the room)."""
         widget = self.input_for("max_new_tokens")
-        if widget.value == format_value(_DEFAULTS.max_new_tokens) and _DEFAULTS.max_new_tokens > context // 2:
-            widget.value = str(context // 2)
+        budget = budget_after_longest_prompt(_DEFAULTS.max_new_tokens, context)
+        if widget.value == format_value(_DEFAULTS.max_new_tokens) and budget < _DEFAULTS.max_new_tokens:
+            widget.value = format_value(budget)
 
     def focus_problem(self, error: JaxrapError) -> None:
         """Focus the input the error message names (messages start with the field name)."""
