@@ -1,6 +1,6 @@
 """Token-weighted loss and perplexity of a model on a prepared corpus split, overall and per artist.
 
-The quantity of the training loop's evaluation (``jaxrap.train.loop.evaluate_loss`` over
+The quantity of the training loop's evaluation (``jaxrap.train.hooks.evaluate_loss`` over
 ``EvalBatches``): every real token of the split counted exactly once, padding masked,
 deterministic, data-parallel over every device. Here each token's cross-entropy comes back to
 the host, so the same pass also gives each artist's share (the tokens of their songs). A

@@ -11,6 +11,8 @@ per step) and ``message(text)`` for events (resumed, saved, stopped). Metric nam
   numpy-only writer (no TensorFlow).
 - ``JsonlTracker``: ``metrics.jsonl``, one JSON record per logged step, appended across resumes.
 - ``MemoryTracker`` for tests and ``CallbackTracker`` for a UI.
+
+The loop talks to one ``CompositeTracker``, which passes every call on to the run's trackers.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -44,6 +46,29 @@ class Tracker(Protocol):
 
     def finish(self) -> None:
         """The run ended (normally or not): flush and close."""
+
+
+class CompositeTracker:
+    """Several trackers as one: every call goes to each of them, in order."""
+
+    def __init__(self, trackers: Sequence[Tracker]):
+        self.trackers = list(trackers)
+
+    def start(self, start_step: int, total_steps: int) -> None:
+        for tracker in self.trackers:
+            tracker.start(start_step, total_steps)
+
+    def log(self, step: int, metrics: Metrics) -> None:
+        for tracker in self.trackers:
+            tracker.log(step, metrics)
+
+    def message(self, text: str) -> None:
+        for tracker in self.trackers:
+            tracker.message(text)
+
+    def finish(self) -> None:
+        for tracker in self.trackers:
+            tracker.finish()
 
 
 class ConsoleTracker:
