@@ -7,3 +7,12 @@ class JaxrapError(Exception):
     The message is one line that names what is wrong (file, row, key) and how to fix it.
     The command line prints it as ``jaxrap: error: <message>`` and exits with status 2.
     """
+
+
+class FieldError(JaxrapError):
+    """A JaxrapError about one field of a record (a ``SamplingParams`` field): ``field`` names
+    it, so that a UI can point at its input without reading the message."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field

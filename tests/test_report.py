@@ -49,7 +49,7 @@ def test_references_are_cut_to_the_samples_token_budget(loaded, tiny_corpus_dir)
 
 def test_report_scores_human_and_generated_continuations_alike(loaded, tiny_corpus_dir):
     params = SamplingParams(max_new_tokens=12, seed=3)
-    record = evaluate_model(loaded, tiny_corpus_dir, samples=4, params=params, block_size=32)
+    record = evaluate_model(loaded, tiny_corpus_dir, samples=4, params=params, block_size=32).as_dict()
     lyrics = record["lyrics"]
     assert lyrics["prompts"] == 4 and lyrics["sampling"]["seed"] == 3 and lyrics["sampling"]["max_new_tokens"] == 12
     for column in (lyrics["human"], lyrics["samples"]):
@@ -59,7 +59,7 @@ def test_report_scores_human_and_generated_continuations_alike(loaded, tiny_corp
         assert column["memorisation"]["texts"] == 4
         assert column["fidelity"]["candidates"] == 2 and column["fidelity"]["texts"] >= 1  # Médine and Shurik'n
     assert set(record["per_artist"]) == {"Médine", "Shurik'n"}
-    again = evaluate_model(loaded, tiny_corpus_dir, samples=4, params=params, block_size=32)
+    again = evaluate_model(loaded, tiny_corpus_dir, samples=4, params=params, block_size=32).as_dict()
     assert again["lyrics"]["samples"] == lyrics["samples"]  # same seed, same samples, same numbers
 
 

@@ -28,9 +28,9 @@ from jaxrap.data.artists import SongPrompt
 from jaxrap.errors import JaxrapError
 from jaxrap.load import LoadedModel
 from jaxrap.model.config import GPT2Config
-from jaxrap.sample.params import SamplingParams
+from jaxrap.sample.params import SamplingParams, params_to_record
 from jaxrap.tui.app import StudioApp
-from jaxrap.tui.engine import describe_device, load_engine, params_to_record
+from jaxrap.tui.engine import describe_device, load_engine
 from jaxrap.tui.history import DATA_DIR_ENV, History, HistoryEntry
 from jaxrap.tui.screens.help import HelpScreen
 from jaxrap.tui.screens.no_model import NoModelScreen

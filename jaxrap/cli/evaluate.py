@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jaxrap.cli.sampling_args import add_sampling_arguments, sampling_params
 from jaxrap.data.corpus import SPLITS
 from jaxrap.errors import JaxrapError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from jaxrap.evaluate.fidelity import ArtistFidelity
+    from jaxrap.evaluate.report import EvalReport, LyricColumn
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,72 +60,71 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     with console.status("loading the model") as status:
         loaded = load_model(args.model)
-        record = evaluate_model(
+        report = evaluate_model(
             loaded, args.data, args.split, samples=args.samples, params=params, block_size=args.block_size,
             per_device_batch_size=args.batch_size, dtype=args.dtype, progress=status.update,
         )
-    record = {"model": str(args.model), "step": loaded.step, **record}
     if args.json:
-        print(json.dumps(record, ensure_ascii=False))
+        print(json.dumps({"model": str(args.model), "step": loaded.step, **report.as_dict()}, ensure_ascii=False))
         return 0
-    print_tables(record, Console())
+    print_tables(report, str(args.model), loaded.step, Console())
     return 0
 
 
-def print_tables(record: dict, console) -> None:
-    """The record as three rich tables: perplexity, lyric metrics (human vs samples), per artist."""
+def print_tables(report: EvalReport, model: str, step: int | None, console: Console) -> None:
+    """The report as three rich tables: perplexity, lyric metrics (human vs samples), per artist."""
     from rich.table import Table
 
-    lyrics = record["lyrics"]
-    title = f"{record['model']} on {record['split']}" + (f" (step {record['step']})" if record["step"] is not None else "")
-    table = Table(title=title)
+    split, lyrics = report.perplexity, report.lyrics
+    table = Table(title=f"{model} on {split.split}" + (f" (step {step})" if step is not None else ""))
     for column in ("tokens", "block size", "loss (nats/token)", "perplexity"):
         table.add_column(column, justify="right")
-    table.add_row(f"{record['tokens']:,}", str(record["block_size"]), f"{record['loss']:.4f}", f"{record['perplexity']:.2f}")
+    table.add_row(f"{split.tokens:,}", str(split.block_size), f"{split.loss:.4f}", f"{split.perplexity:.2f}")
     console.print(table)
 
-    columns = {"human": lyrics["human"], **({"samples": lyrics["samples"]} if lyrics["samples"] else {})}
-    table = Table(title=f"Lyrics after the first bar of {lyrics['prompts']} songs (up to {lyrics['max_new_tokens']} tokens each)")
+    columns = {"human": lyrics.human, **({"samples": lyrics.samples} if lyrics.samples else {})}
+    table = Table(title=f"Lyrics after the first bar of {lyrics.prompts} songs (up to {lyrics.max_new_tokens} tokens each)")
     table.add_column("metric")
     for name in columns:
         table.add_column("human continuation" if name == "human" else "samples", justify="right")
 
-    def row(label: str, show) -> None:
+    def row(label: str, show: Callable[[LyricColumn], str]) -> None:
         table.add_row(label, *(show(column) for column in columns.values()))
 
-    row("model perplexity of the text", lambda c: f"{c['perplexity']['perplexity']:.1f}")
-    row("repeated 4-grams (rep-4)", lambda c: f"{c['rep4']:.1%}")
-    row("texts that loop", lambda c: f"{c['loop_rate']:.1%}")
-    row("distinct-1 / distinct-2", lambda c: f"{c['distinct1']:.3f} / {c['distinct2']:.3f}")
-    row("consecutive bars that rhyme", lambda c: f"{c['rhyme_rate']:.1%} of {c['rhyme_pairs']}")
+    def fidelity(show: Callable[[ArtistFidelity], str]) -> Callable[[LyricColumn], str]:
+        return lambda c: show(c.fidelity) if c.fidelity else "-"
+
+    row("model perplexity of the text", lambda c: f"{c.perplexity.perplexity:.1f}")
+    row("repeated 4-grams (rep-4)", lambda c: f"{c.stats.rep4:.1%}")
+    row("texts that loop", lambda c: f"{c.stats.loop_rate:.1%}")
+    row("distinct-1 / distinct-2", lambda c: f"{c.stats.distinct1:.3f} / {c.stats.distinct2:.3f}")
+    row("consecutive bars that rhyme", lambda c: f"{c.stats.rhyme_rate:.1%} of {c.stats.rhyme_pairs}")
     row("longest run copied from train (mean / max words)",
-        lambda c: f"{c['memorisation']['mean_longest_run']:.1f} / {c['memorisation']['max_longest_run']}")
-    row("texts copying >= 8 words in a row", lambda c: f"{c['memorisation']['copy_rate']:.1%}")
-    if lyrics["human"]["fidelity"]:
-        chance = lyrics["human"]["fidelity"]["chance"]
-        row(f"attributed to their own artist (chance {chance:.0%})", lambda c: f"{c['fidelity']['top1']:.1%}" if c["fidelity"] else "-")
-        row("own-artist margin (nats/token)", lambda c: f"{c['fidelity']['margin']:+.3f}" if c["fidelity"] else "-")
-    if lyrics["sampling"]:
-        sampling = lyrics["sampling"]
+        lambda c: f"{c.memorisation.mean_longest_run:.1f} / {c.memorisation.max_longest_run}")
+    row("texts copying >= 8 words in a row", lambda c: f"{c.memorisation.copy_rate:.1%}")
+    if lyrics.human.fidelity:
+        row(f"attributed to their own artist (chance {lyrics.human.fidelity.chance:.0%})", fidelity(lambda f: f"{f.top1:.1%}"))
+        row("own-artist margin (nats/token)", fidelity(lambda f: f"{f.margin:+.3f}"))
+    if lyrics.sampling:
+        sampling = lyrics.sampling
         table.caption = (
-            f"samples: temperature {sampling['temperature']}, top-k {sampling['top_k']}, top-p {sampling['top_p']},"
-            f" repetition penalty {sampling['repetition_penalty']}, no-repeat n-gram {sampling['no_repeat_ngram_size']},"
-            f" seed {sampling['seed']}"
+            f"samples: temperature {sampling.temperature}, top-k {sampling.top_k}, top-p {sampling.top_p},"
+            f" repetition penalty {sampling.repetition_penalty}, no-repeat n-gram {sampling.no_repeat_ngram_size},"
+            f" seed {sampling.seed}"
         )
     console.print(table)
 
-    per_artist = record["per_artist"]
-    table = Table(title=f"Per artist ({record['split']})")
+    table = Table(title=f"Per artist ({split.split})")
     table.add_column("artist")
     for column in ("songs", "tokens", "perplexity"):
         table.add_column(column, justify="right")
-    fidelity = {name: c["fidelity"]["per_artist"] for name, c in columns.items() if c["fidelity"]}
-    for name in fidelity:
+    by_artist = {name: c.fidelity.per_artist for name, c in columns.items() if c.fidelity}
+    for name in by_artist:
         table.add_column(f"own-artist top-1 / margin ({'human' if name == 'human' else 'samples'})", justify="right")
-    for artist, stats in per_artist.items():
-        cells = [f"{stats['songs']:,}", f"{stats['tokens']:,}", f"{stats['perplexity']:.2f}"]
-        for by_artist in fidelity.values():
-            mine = by_artist.get(artist)
+    for artist, loss in split.per_artist.items():
+        cells = [f"{loss.songs:,}", f"{loss.tokens:,}", f"{loss.perplexity:.2f}"]
+        for scores in by_artist.values():
+            mine = scores.get(artist)
             cells.append(f"{mine['top1']:.0%} / {mine['margin']:+.3f}" if mine else "-")
         table.add_row(artist, *cells)
     console.print(table)

@@ -19,11 +19,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any, TypedDict
 
 import numpy as np
 
 from jaxrap.data.artists import UNKNOWN_ARTIST, SongPrompt
 from jaxrap.evaluate.likelihood import ContinuationScorer
+
+
+class ArtistScore(TypedDict):
+    """The fidelity of one artist's texts (a dict: the JSON form is the value itself)."""
+
+    texts: int
+    margin: float  # nats per token, mean over the artist's texts
+    top1: float  # share of them most likely under their own artist
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,13 +42,13 @@ class ArtistFidelity:
     margin: float  # nats per token, mean over texts
     top1: float  # share of texts most likely under their own artist
     mean_rank: float
-    per_artist: dict[str, dict[str, float]]  # artist -> {"texts", "margin", "top1"}
+    per_artist: dict[str, ArtistScore]
 
     @property
     def chance(self) -> float:
         return 1.0 / self.candidates if self.candidates else 0.0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "chance": self.chance}
 
 
@@ -66,11 +75,11 @@ def artist_fidelity(
     others = (totals.sum(axis=1) - own_ll) / (len(candidates) - 1)
     margins = (own_ll - others) / np.maximum(lengths, 1)
     ranks = 1 + (totals > own_ll[:, None]).sum(axis=1)
-    per_artist = {}
+    per_artist: dict[str, ArtistScore] = {}
     for name in candidates:
         mine = own == candidates.index(name)
         if mine.any():
-            per_artist[name] = {"texts": int(mine.sum()), "margin": float(margins[mine].mean()), "top1": float((ranks[mine] == 1).mean())}
+            per_artist[name] = ArtistScore(texts=int(mine.sum()), margin=float(margins[mine].mean()), top1=float((ranks[mine] == 1).mean()))
     return ArtistFidelity(
         texts=len(rows), candidates=len(candidates), margin=float(margins.mean()), top1=float((ranks == 1).mean()),
         mean_rank=float(ranks.mean()), per_artist=per_artist,

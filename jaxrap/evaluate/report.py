@@ -8,28 +8,98 @@ the same token budget. Metrics: the model's perplexity of the continuation
 (``samples.continuation_perplexity``), repetition, loops and rhyme (``lyric_metrics``),
 words copied from the train split (``memorisation``), and artist fidelity (``fidelity``, for
 models conditioned on artists).
+
+The result is an ``EvalReport``; its ``as_dict()`` is the JSON object `jaxrap eval --json`
+prints (after ``model`` and ``step``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from jaxrap.evaluate.fidelity import ArtistFidelity
+from jaxrap.evaluate.lyric_metrics import LyricStats
+from jaxrap.evaluate.memorisation import MemorisationStats
+from jaxrap.evaluate.perplexity import SplitPerplexity
+from jaxrap.evaluate.samples import ContinuationPerplexity, EvalPrompt
 from jaxrap.load import LoadedModel
-from jaxrap.sample.params import SamplingParams
+from jaxrap.sample.params import SamplingParams, params_to_record
+
+if TYPE_CHECKING:
+    from jaxrap.evaluate.likelihood import ContinuationScorer
+    from jaxrap.evaluate.memorisation import TrainWordIndex
+    from jaxrap.sample.generator import Generator
 
 Progress = Callable[[str], None]
 
 
-def lyric_columns(
-    generator,
-    scorer,
-    index,
-    prompts,
-    texts: list[list[str]],
-) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class LyricColumn:
+    """Every lyric metric of one column of texts (the human continuations, or the samples)."""
+
+    perplexity: ContinuationPerplexity  # the model's perplexity of the texts after their prompts
+    stats: LyricStats  # repetition, loops, diversity, rhyme
+    memorisation: MemorisationStats
+    fidelity: ArtistFidelity | None  # None for a model without (two or more) artists
+
+    @property
+    def texts(self) -> int:
+        return self.stats.texts
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "texts": self.texts,
+            "perplexity": self.perplexity.as_dict(),
+            **self.stats.as_dict(),
+            "memorisation": self.memorisation.as_dict(),
+            "fidelity": self.fidelity.as_dict() if self.fidelity is not None else None,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class LyricsReport:
+    """The lyric metrics after the first bar of ``prompts`` songs, up to ``max_new_tokens`` each."""
+
+    prompts: int
+    max_new_tokens: int
+    human: LyricColumn  # the songs' real continuations
+    samples: LyricColumn | None = None  # generated ones, when samples were asked for
+    sampling: SamplingParams | None = None  # how the samples were generated (seed included)
+
+    def as_dict(self) -> dict[str, Any]:
+        sampling = None
+        if self.sampling is not None:
+            sampling = {key: value for key, value in params_to_record(self.sampling).items() if key not in ("artist", "num_samples")}
+        return {
+            "prompts": self.prompts,
+            "max_new_tokens": self.max_new_tokens,
+            "human": self.human.as_dict(),
+            "samples": self.samples.as_dict() if self.samples is not None else None,
+            "sampling": sampling,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalReport:
+    """What `jaxrap eval` measures: the split's perplexity, then the lyric metrics."""
+
+    perplexity: SplitPerplexity
+    lyrics: LyricsReport
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.perplexity.as_dict(), "lyrics": self.lyrics.as_dict()}
+
+
+def lyric_column(
+    generator: Generator,
+    scorer: ContinuationScorer,
+    index: TrainWordIndex,
+    prompts: Sequence[EvalPrompt],
+    texts: Sequence[Sequence[str]],
+) -> LyricColumn:
     """Every lyric metric of ``texts[i]`` (the texts written after ``prompts[i]``)."""
     from jaxrap.evaluate.fidelity import artist_fidelity
     from jaxrap.evaluate.lyric_metrics import lyric_stats
@@ -44,13 +114,12 @@ def lyric_columns(
             scorer, generator.song_prompt, [p.condition for p, _ in pairs],
             [generator.encode_text(p.prompt) for p, _ in pairs], [generator.encode_text(t) for _, t in pairs],
         )
-    return {
-        "texts": len(flat),
-        "perplexity": continuation_perplexity(scorer, generator, prompts, texts).as_dict(),
-        **lyric_stats(flat).as_dict(),
-        "memorisation": memorisation_stats(index, flat).as_dict(),
-        "fidelity": fidelity.as_dict() if fidelity is not None else None,
-    }
+    return LyricColumn(
+        perplexity=continuation_perplexity(scorer, generator, prompts, texts),
+        stats=lyric_stats(flat),
+        memorisation=memorisation_stats(index, flat),
+        fidelity=fidelity,
+    )
 
 
 def evaluate_model(
@@ -64,8 +133,8 @@ def evaluate_model(
     per_device_batch_size: int = 8,
     dtype: str = "float32",
     progress: Progress = lambda stage: None,
-) -> dict[str, Any]:
-    """The JSON-able record `jaxrap eval` prints (see the module docstring).
+) -> EvalReport:
+    """The report `jaxrap eval` prints (see the module docstring).
 
     ``samples`` 0 scores the human side only, on every song of the split with two bars or
     more; N > 0 takes N prompts and generates one sample each with ``params``.
@@ -81,7 +150,6 @@ def evaluate_model(
     progress(f"perplexity of the {split} split")
     perplexity = split_perplexity(loaded, corpus_dir, split, block_size=block_size,
                                   per_device_batch_size=per_device_batch_size, dtype=dtype)
-    record: dict[str, Any] = perplexity.as_dict()
     generator = Generator(loaded, dtype=dtype)
     scorer = ContinuationScorer(loaded, dtype=dtype)
     prompts = eval_prompts(corpus_dir, split, samples, loaded.song_prompt)
@@ -89,19 +157,10 @@ def evaluate_model(
     index = TrainWordIndex(load_corpus(corpus_dir)["train"]["text"])
     progress(f"lyric metrics of {len(prompts)} human continuations")
     human = [[cut_reference(generator, prompt, params.max_new_tokens)] for prompt in prompts]
-    lyrics: dict[str, Any] = {
-        "prompts": len(prompts),
-        "max_new_tokens": params.max_new_tokens,
-        "human": lyric_columns(generator, scorer, index, prompts, human),
-        "samples": None,
-        "sampling": None,
-    }
+    lyrics = LyricsReport(len(prompts), params.max_new_tokens, lyric_column(generator, scorer, index, prompts, human))
     if samples:
         texts = generate_samples(generator, prompts, params,
                                  progress=lambda done, total: progress(f"generating samples: {done}/{total}"))
         progress(f"lyric metrics of {len(prompts)} samples")
-        lyrics["samples"] = lyric_columns(generator, scorer, index, prompts, texts)
-        lyrics["sampling"] = {key: list(value) if isinstance(value, tuple) else value
-                              for key, value in dataclasses.asdict(params).items() if key not in ("artist", "num_samples")}
-    record["lyrics"] = lyrics
-    return record
+        lyrics = dataclasses.replace(lyrics, samples=lyric_column(generator, scorer, index, prompts, texts), sampling=params)
+    return EvalReport(perplexity, lyrics)

@@ -18,8 +18,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import secrets
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from jaxrap.errors import JaxrapError
+from jaxrap.errors import FieldError
 
 MAX_SEED = 2**32  # seeds are uint32: they become a traced PRNG key inside the jitted prefill
 MAX_SAMPLES = 64  # samples of one prompt decode as one batch; more would not fit a CPU's cache
@@ -48,7 +50,7 @@ class SamplingParams:
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str) or not all(isinstance(s, str) for s in self.stop):
-            raise JaxrapError(f"stop must be a sequence of strings, got {self.stop!r}")
+            raise FieldError("stop", f"stop must be a sequence of strings, got {self.stop!r}")
         object.__setattr__(self, "stop", tuple(self.stop))
         _check_int(self, "max_new_tokens", minimum=1)
         _check_int(self, "min_new_tokens", minimum=0)
@@ -60,8 +62,8 @@ class SamplingParams:
         if self.seed is not None:
             _check_int(self, "seed", minimum=0, maximum=MAX_SEED - 1)
         if self.min_new_tokens > self.max_new_tokens:
-            raise JaxrapError(
-                f"min_new_tokens ({self.min_new_tokens}) must not exceed max_new_tokens ({self.max_new_tokens})"
+            raise FieldError(
+                "min_new_tokens", f"min_new_tokens ({self.min_new_tokens}) must not exceed max_new_tokens ({self.max_new_tokens})"
             )
         _check_float(self, "temperature", lambda v: v >= 0, "must be >= 0 (0 means greedy)")
         _check_float(self, "top_p", lambda v: 0 < v <= 1, "must be in (0, 1] (1 turns it off)")
@@ -70,9 +72,9 @@ class SamplingParams:
         for name in ("frequency_penalty", "presence_penalty"):
             _check_float(self, name, lambda v: -2 <= v <= 2, "must be in [-2, 2] (0 turns it off)")
         if any(not s for s in self.stop):
-            raise JaxrapError("stop strings must not be empty")
+            raise FieldError("stop", "stop strings must not be empty")
         if self.artist is not None and (not isinstance(self.artist, str) or not self.artist.strip()):
-            raise JaxrapError(f"artist must be an artist's name, got {self.artist!r}")
+            raise FieldError("artist", f"artist must be an artist's name, got {self.artist!r}")
 
     def replace(self, **changes) -> SamplingParams:
         return dataclasses.replace(self, **changes)
@@ -82,18 +84,31 @@ class SamplingParams:
         return self if self.seed is not None else self.replace(seed=secrets.randbelow(MAX_SEED))
 
 
+def params_to_record(params: SamplingParams) -> dict[str, Any]:
+    """Every field of ``params`` as JSON values (``stop`` as a list): a history line's params,
+    and `jaxrap eval --json`'s sampling."""
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(params).items()}
+
+
+def params_from_record(record: Mapping[str, Any]) -> SamplingParams:
+    """SamplingParams back from ``params_to_record``'s form, validated: fields this version does
+    not know are ignored, fields the record lacks take their defaults."""
+    known = {field.name for field in dataclasses.fields(SamplingParams)}
+    return SamplingParams(**{key: tuple(value) if isinstance(value, list) else value for key, value in record.items() if key in known})
+
+
 def _check_int(params: SamplingParams, name: str, minimum: int, maximum: int | None = None) -> None:
     value = getattr(params, name)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise JaxrapError(f"{name} must be an integer, got {value!r}")
+        raise FieldError(name, f"{name} must be an integer, got {value!r}")
     if value < minimum or (maximum is not None and value > maximum):
         bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise JaxrapError(f"{name} must be {bound}, got {value}")
+        raise FieldError(name, f"{name} must be {bound}, got {value}")
 
 
-def _check_float(params: SamplingParams, name: str, valid, rule: str) -> None:
+def _check_float(params: SamplingParams, name: str, valid: Callable[[float], bool], rule: str) -> None:
     value = getattr(params, name)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise JaxrapError(f"{name} must be a number, got {value!r}")
+        raise FieldError(name, f"{name} must be a number, got {value!r}")
     if not math.isfinite(value) or not valid(value):
-        raise JaxrapError(f"{name} {rule}, got {value}")
+        raise FieldError(name, f"{name} {rule}, got {value}")

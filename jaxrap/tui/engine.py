@@ -6,10 +6,9 @@ Everything here runs in worker threads. jax and the sampler are imported inside
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from jaxrap.load import LoadedModel
 from jaxrap.sample.params import SamplingParams
@@ -70,16 +69,3 @@ class SamplerEngine:
         for delta in self.generator.stream(prompt, params.replace(num_samples=1), cancel):
             if delta.text:
                 yield delta.text
-
-
-def params_to_record(params: SamplingParams) -> dict[str, Any]:
-    """Every field of ``params`` as JSON values (tuples become lists), for the history."""
-    return {key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(params).items()}
-
-
-def params_from_record(record: dict[str, Any]) -> SamplingParams:
-    """SamplingParams back from a history record: fields this version does not know are
-    ignored, fields the record lacks take their defaults."""
-    known = {field.name for field in dataclasses.fields(SamplingParams)}
-    values = {key: tuple(value) if isinstance(value, list) else value for key, value in record.items() if key in known}
-    return SamplingParams(**values)

@@ -21,10 +21,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
-from jaxrap.errors import JaxrapError
-from jaxrap.sample.params import SamplingParams
+from jaxrap.errors import FieldError, JaxrapError
+from jaxrap.sample.params import SamplingParams, params_from_record, params_to_record
 from jaxrap.load import LoadedModel
-from jaxrap.tui.engine import Engine, LoadEngine, params_from_record, params_to_record
+from jaxrap.tui.engine import Engine, LoadEngine
 from jaxrap.tui.history import History, HistoryEntry
 from jaxrap.tui.screens.no_model import NoModelScreen
 from jaxrap.tui.widgets.history_view import EntryCard, HistoryView
@@ -164,7 +164,7 @@ class StudioScreen(Screen):
         panel = self.query_one(ParamsPanel)
         try:
             params = panel.sampling_params()
-        except JaxrapError as error:
+        except FieldError as error:
             self.notify(str(error), title="Parameters", severity="error")
             panel.focus_problem(error)
             return

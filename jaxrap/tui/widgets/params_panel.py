@@ -24,7 +24,7 @@ from textual.validation import ValidationResult, Validator
 from textual.widgets import Input, Label, Select, Static
 
 from jaxrap.data.artists import UNKNOWN_ARTIST
-from jaxrap.errors import JaxrapError
+from jaxrap.errors import FieldError
 from jaxrap.sample.context import budget_after_longest_prompt
 from jaxrap.sample.params import SamplingParams
 
@@ -60,7 +60,7 @@ ARTIST_HINT = (
 
 
 def parse_field(field: ParamField, text: str) -> int | float | None:
-    """The typed value of an input, or a JaxrapError naming the field."""
+    """The typed value of an input, or a FieldError naming the field."""
     text = text.strip()
     if not text and field.blank_is_none:
         return None
@@ -68,21 +68,22 @@ def parse_field(field: ParamField, text: str) -> int | float | None:
         return field.kind(text)
     except ValueError:
         kind = "a whole number" if field.kind is int else "a number"
-        raise JaxrapError(f"{field.name} must be {kind}, got {text!r}") from None
+        raise FieldError(field.name, f"{field.name} must be {kind}, got {text!r}") from None
 
 
 def problem_with(name: str, values: dict[str, object]) -> str | None:
     """The first problem SamplingParams finds with field ``name`` among ``values``, or None.
 
-    Problems named after another field are set aside by resetting that field to its default.
+    Problems of another field (``FieldError.field``) are set aside by resetting that field to
+    its default.
     """
     values = dict(values)
     while True:
         try:
-            SamplingParams(**values)
+            SamplingParams(**values)  # type: ignore[arg-type]  # values are checked here
             return None
-        except JaxrapError as error:
-            culprit = str(error).split(" ", 1)[0]  # messages start with the field's name
+        except FieldError as error:
+            culprit = error.field
             if culprit == name or culprit not in values or values[culprit] == getattr(_DEFAULTS, culprit):
                 return str(error) if culprit == name else None
             values[culprit] = getattr(_DEFAULTS, culprit)
@@ -99,7 +100,7 @@ class FieldValidator(Validator):
     def validate(self, value: str) -> ValidationResult:
         try:
             parsed = parse_field(self.field, value)
-        except JaxrapError as error:
+        except FieldError as error:
             return self.failure(str(error))
         problem = problem_with(self.field.name, {**self.panel_values(), self.field.name: parsed})
         return self.failure(problem) if problem else self.success()
@@ -145,7 +146,7 @@ class ParamsPanel(VerticalGroup):
             field = _FIELDS_BY_ID[widget.id]
             try:
                 values[field.name] = parse_field(field, widget.value)
-            except JaxrapError:
+            except FieldError:
                 pass
         return values
 
@@ -183,7 +184,7 @@ class ParamsPanel(VerticalGroup):
         self.query_one("#param-grid", Grid).mount(Label("artist", classes="param-label"), select, before=0)
 
     def sampling_params(self) -> SamplingParams:
-        """The panel's values as SamplingParams; a JaxrapError names the first bad field."""
+        """The panel's values as SamplingParams; a FieldError names the first bad field."""
         values = {field.name: parse_field(field, self.input_for(field.name).value) for field in FIELDS}
         return SamplingParams(**values, artist=self.artist)
 
@@ -203,13 +204,10 @@ class ParamsPanel(VerticalGroup):
         if widget.value == format_value(_DEFAULTS.max_new_tokens) and budget < _DEFAULTS.max_new_tokens:
             widget.value = format_value(budget)
 
-    def focus_problem(self, error: JaxrapError) -> None:
-        """Focus the input the error message names (messages start with the field name)."""
-        message = str(error)
-        for field in FIELDS:
-            if message.startswith(f"{field.name} "):
-                self.input_for(field.name).focus()
-                return
+    def focus_problem(self, error: FieldError) -> None:
+        """Focus the input of the field ``error`` names (none for a field without an input)."""
+        if f"param-{error.field}" in _FIELDS_BY_ID:
+            self.input_for(error.field).focus()
 
     @on(Input.Changed)
     def _check_all(self, event: Input.Changed) -> None:
@@ -220,7 +218,7 @@ class ParamsPanel(VerticalGroup):
             widget.validate(widget.value)
         try:
             self.sampling_params()
-        except JaxrapError as error:
+        except FieldError as error:
             self.query_one("#param-error", Static).update(str(error))
             self.add_class("-invalid")
         else:
