@@ -3,7 +3,8 @@
 Where: ``$JAXRAP_COMPILATION_CACHE`` if set (an empty value turns the cache off), else
 platformdirs' user cache directory, ``jaxrap/xla`` (``~/.cache/jaxrap/xla`` on Linux).
 Every program is cached, however small or quick to compile: the sampler's programs take
-about a second each to compile, which is what a second `jaxrap generate` should not pay.
+seconds to compile (README, Benchmarks — sampling), which a second `jaxrap generate` should
+not pay.
 Call before the first jitted call; `jaxrap generate`, `train` and `tui` do.
 """
 

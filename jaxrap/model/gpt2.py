@@ -23,6 +23,7 @@ import jax.numpy as jnp
 from flax import nnx, struct
 
 from jaxrap.model.config import ACTIVATIONS, GPT2Config
+from jaxrap.model.xla_cpu import gradient_boundary
 
 Params = dict[str, Any]  # nnx pure dict: {"wte": {"embedding": ...}, "h": {0: {...}}, ...}
 
@@ -43,10 +44,10 @@ class KVCache:
     copy), batch and heads merged into the matmul batch dimension (with separate B and H
     dimensions XLA copies the updated cache to reshape it), slots last for the keys, so a
     query attends with two plain batched matmuls, q (1, D) @ keys (D, S) and probs (1, S) @
-    values (S, D), and each step updates the buffers in place. Measured against a stacked
-    (L, B, S, H, D) cache: decode steps 1.6x faster. Attention reads all S slots, the unused
-    ones masked: choosing a shorter prefix with ``lax.switch`` made XLA copy the cache into
-    the branches (GPT-2 small decoding 20% slower, tiny batch 8 2x slower).
+    values (S, D), and each step updates the buffers in place (faster than a stacked
+    (L, B, S, H, D) cache; README, Benchmarks — sampling). Attention reads all S slots, the
+    unused ones masked: choosing a shorter prefix with ``lax.switch`` made XLA copy the cache
+    into the branches, which was slower.
     """
 
     keys: tuple[jax.Array, ...]  # L x (B*H, D, S)
@@ -79,28 +80,6 @@ class KVCache:
             values=tuple(jnp.zeros((batch * H, length, D), v.dtype).at[:, :P].set(rows(v)) for v in self.values),
             mask=jnp.zeros((batch, length), bool).at[:, :P].set(self.mask),
         )
-
-
-@jax.custom_vjp
-def gradient_boundary(x: jax.Array) -> jax.Array:
-    """Identity on the residual stream between blocks; only its gradient is special.
-
-    On CPU, XLA fuses the chain of residual-gradient additions (one per block) into every
-    weight-gradient transpose that reads it, recomputing the chain in each: O(L^2) work, a
-    quarter of a GPT-2 small training step. Passing the gradient through a ``lax.cond`` makes
-    XLA:CPU materialise it once per block (it drops ``optimization_barrier``). Values and
-    gradients are unchanged; other backends skip the cond.
-    """
-    return x
-
-
-def _boundary_backward(_, g: jax.Array) -> tuple[jax.Array]:
-    if jax.default_backend() != "cpu":
-        return (g,)
-    return (jax.lax.cond(jnp.isfinite(g.ravel()[0]), lambda g: g, lambda g: g * 1.0, g),)
-
-
-gradient_boundary.defvjp(lambda x: (x, None), _boundary_backward)
 
 
 def _linear(d_in: int, d_out: int, std: float, dtype: Any, rngs: nnx.Rngs) -> nnx.Linear:
@@ -253,7 +232,7 @@ class GPT2(nnx.Module):
         for i, block in enumerate(self.h):
             kv = None if cache is None else (cache.keys[i], cache.values[i])
             layer_key = None if dropout_key is None else jax.random.fold_in(dropout_key, 16 + i)
-            x, kv = block(gradient_boundary(x), allowed, kv, index, layer_key)
+            x, kv = block(gradient_boundary(x), allowed, kv, index, layer_key)  # identity; XLA:CPU's, see xla_cpu
             if kv is not None:
                 keys.append(kv[0])
                 values.append(kv[1])

@@ -156,7 +156,7 @@ def decode_chunk(
 def _jitted(graphdef: nnx.GraphDef, config: GPT2Config) -> tuple[Callable, Callable, Callable]:
     """prefill, first_token and decode_chunk jitted for one model structure, shared by every
     DecodeModel of it. Bound here rather than passed as static arguments: hashing a GraphDef
-    at every call costs milliseconds, as much as decoding a few tokens of a small model."""
+    at every call is slow next to a small model's decode step (README, Benchmarks — sampling)."""
     return (
         jax.jit(functools.partial(prefill, graphdef, config), static_argnames=("num_samples",)),
         jax.jit(first_token, donate_argnames=("state",)),

@@ -5,11 +5,11 @@ sampler receives these values as traced arrays (``processors.SamplingArrays``): 
 of them never recompiles, except ``num_samples``, which is the batch size.
 
 The defaults are the shipped preset, from ``scripts/sweep_sampling.py`` on the quickstart model
-trained 900 steps (README, "Sampling preset"): temperature 1, top-p 0.9, repetition penalty 1.1.
-It never looped in 256 samples, and the model finds its samples about as likely as real lyrics
-(perplexity 104 against 115), where the original app's settings gave 13 (stock phrases). Plain
-sampling scored as well on that 4,096-token model; the nucleus filter and the penalty stay on
-because a large vocabulary's long tail (BelGPT-2) and its loops are what they guard against.
+trained 900 steps (README, "Sampling preset", has the figures): temperature 1, top-p 0.9,
+repetition penalty 1.1, chosen because its samples did not loop and the model found them about
+as likely as real lyrics, where the original app's settings gave stock phrases. Plain sampling
+scored as well on that 4,096-token model; the nucleus filter and the penalty stay on because a
+large vocabulary's long tail (BelGPT-2) and its loops are what they guard against.
 Change the defaults here only: the CLI flags and the terminal UI's panel read them.
 """
 

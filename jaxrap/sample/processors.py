@@ -10,11 +10,11 @@ Semantics are transformers' (``transformers.generation.logits_process``), and so
 which transformers lacks), no-repeat-ngram, min-new-tokens; then, when sampling, temperature,
 top-k, top-p, min-p. Tokens a filter removes get -inf.
 
-Speed: a full sort of GPT-2's 50k logits costs ~20 ms on a CPU, half a decode step, so
-nothing here sorts the vocabulary. Top-k and top-p look at the ``CANDIDATES``
-likeliest tokens (``lax.top_k``, a partial sort) and fall back to an exact 32-step bisection
-over the float bit patterns when the answer lies beyond them; sampling is an inverse CDF with
-one uniform number per row (drawing 50k Gumbel numbers per token costs milliseconds).
+Speed: a full sort of GPT-2's 50k logits would be a large share of a CPU decode step (README,
+Benchmarks — sampling), so nothing here sorts the vocabulary. Top-k and top-p look at the
+``CANDIDATES`` likeliest tokens (``lax.top_k``, a partial sort) and fall back to an exact
+32-step bisection over the float bit patterns when the answer lies beyond them; sampling is an
+inverse CDF with one uniform number per row (a Gumbel draw would need a number per token).
 """
 
 from __future__ import annotations

@@ -24,22 +24,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxrap.model.xla_cpu import train_step_compiler_options
+
 Params = Any
 Batch = dict[str, jax.Array]
 TrainState = dict[str, Any]
 Forward = Callable[[Params, jax.Array, jax.Array | None], jax.Array]
-
-# XLA:CPU hands dots to YNNPACK fusions by default. In this training step its float32 matmuls
-# ran at about half the speed of XLA's own dots on a 2-core Sapphire Rapids (profile of the
-# tiny step: 438 ms of dots with YNN, 194 ms without; scripts/bench_train.py), so on CPU only
-# reductions stay YNN fusions. Only the kernels change, not the math.
-CPU_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_REDUCE"}
-
-
-def compiler_options() -> dict[str, str] | None:
-    """XLA options for the training step on the default backend (None: XLA's defaults)."""
-    return CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
-
 
 def init_state(params: Params, optimizer: optax.GradientTransformation, seed: int) -> TrainState:
     return {
@@ -130,7 +120,7 @@ def jit_train_step(
         in_shardings=(state_sharding, batch_sharding),
         out_shardings=(state_sharding, metrics_sharding),
         donate_argnums=0,
-        compiler_options=compiler_options(),
+        compiler_options=train_step_compiler_options(),  # XLA:CPU's, see jaxrap.model.xla_cpu
     )
 
 

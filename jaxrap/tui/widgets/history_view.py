@@ -3,7 +3,7 @@
 A card shows the prompt (bold) and the generated bars, one per line, with the last word of
 each bar coloured by its rhyme group (``jaxrap.phonetics.rhyme``), and a warning under the
 text once the output starts to loop (``jaxrap.evaluate.repetition``). The live card is
-re-rendered as text streams in; a few hundred bars re-render in well under a millisecond.
+re-rendered as text streams in (cheap even for a few hundred bars; README, Benchmarks — sampling).
 """
 
 from __future__ import annotations
