@@ -50,7 +50,8 @@ class ModelConfig(Section):
     shape: ShapeConfig | None = Field(None, description="from-scratch shape; only with init: scratch (default shape when omitted)")
     tokenizer: str | None = Field(
         None,
-        description="tokenizer directory or hub id; null: the pretrained model's own, or a BPE trained on the corpus into RUN/tokenizer for scratch",
+        description="tokenizer directory or hub id; null: the pretrained model's own,"
+        " or a BPE trained on the corpus into RUN/tokenizer for scratch",
     )
     dtype: Literal["float32", "bfloat16"] = Field(
         "float32", description="compute dtype of matmuls; master weights and optimizer state stay float32"

@@ -104,7 +104,9 @@ def load_run_model(
 
     run = RunDir(Path(run_dir))
     if not is_run_dir(run.path):
-        raise JaxrapError(f"{run.path}: not a training run directory (no {CONFIG_FILE} and {CHECKPOINTS_DIR}/); train one with `jaxrap train`")
+        raise JaxrapError(
+            f"{run.path}: not a training run directory (no {CONFIG_FILE} and {CHECKPOINTS_DIR}/); train one with `jaxrap train`"
+        )
     say = warn or (lambda text: print(text, file=sys.stderr))
     config = GPT2Config.from_file(run.model_config_file)
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])

@@ -128,7 +128,7 @@ def compile_probe(shape: str, dtype: str) -> dict[str, float]:
         start = time.perf_counter()
         args = (model.params, model.head, prompt, length, sampling)
         model.prefill.lower(*args, num_samples=batch).compile()
-        state, logits = jax.eval_shape(lambda *a: model.prefill(*a, num_samples=batch), *args)
+        state, logits = jax.eval_shape(lambda *a, batch=batch: model.prefill(*a, num_samples=batch), *args)
         model.first_token.lower(state, logits, sampling).compile()
         model.decode_chunk.lower(model.params, model.head, state, sampling, np.int32(CHUNK)).compile()
         times[f"batch{batch}"] = time.perf_counter() - start
@@ -196,7 +196,7 @@ def bench_shape(shape: str, rounds: int, dtype: str, log) -> dict:
     # Warm-up: compile every jaxrap program and let torch allocate, outside the timings.
     for batch in BATCHES:
         jax_generate(jax_m, prompt, sampling_params(config, new, batch, 0))
-    for n, ids in ttft_prompts.items():
+    for ids in ttft_prompts.values():
         jax_first_token(jax_m, ids, sampling_params(config, 1, 1, 0))
     torch_generate(torch_m, prompt, sampling_params(config, 8, 1, 0))
 
@@ -235,7 +235,9 @@ def table(results: list[dict]):
         shape = f"{result['shape']} ({result['config']['n_layer']}x{result['config']['n_embd']}, V {result['config']['vocab_size']})"
         for batch in BATCHES:
             ours, theirs = result[f"jax_tokens_per_s_b{batch}"], result[f"torch_tokens_per_s_b{batch}"]
-            out.add_row(shape, f"tokens/s, batch {batch} ({result['new_tokens']} new)", f"{ours:.1f}", f"{theirs:.1f}", f"{ours / theirs:.2f}x")
+            out.add_row(
+                shape, f"tokens/s, batch {batch} ({result['new_tokens']} new)", f"{ours:.1f}", f"{theirs:.1f}", f"{ours / theirs:.2f}x"
+            )
             shape = ""
         ours = result["jax_tokens_per_s_b8"] / result["jax_tokens_per_s_b1"]
         theirs = result["torch_tokens_per_s_b8"] / result["torch_tokens_per_s_b1"]

@@ -103,9 +103,9 @@ class JaxrapStep:
         import jax
 
         from jaxrap.model import gpt2
+        from jaxrap.model.gpt2 import make_forward
         from jaxrap.train import sharding
         from jaxrap.train.optimizer import make_optimizer
-        from jaxrap.model.gpt2 import make_forward
         from jaxrap.train.step import init_state, jit_train_step
 
         config = run_config(shape)
@@ -197,8 +197,8 @@ def measure_loop(shape: Shape, loop_steps: int, save_every: int, log_every: int,
     """Wall seconds per step of ``loop.train`` between two logs, saves included, eval excluded."""
     from jaxrap.data.batches import PackedBlocks
     from jaxrap.model import gpt2
-    from jaxrap.train import loop
     from jaxrap.model.gpt2 import make_forward
+    from jaxrap.train import loop
     from jaxrap.train.trackers import CallbackTracker, JsonlTracker, TensorBoardTracker
 
     config = run_config(
@@ -252,8 +252,8 @@ def print_report(console: Console, report: dict) -> None:
     for row in report["shapes"]:
         jx, pt = row["jaxrap"], row["pytorch"]
         table.add_row(
-            row["shape"], f"{row['layers']} x {row['width']}, {row['vocab']}", f"{row['batch']} x {row['block']}", f"{jx['tokens_per_s']:,.0f}", f"{jx['mfu']:.1%}",
-            f"{pt['tokens_per_s']:,.0f}", f"{pt['mfu']:.1%}", f"{row['speedup']:.2f}x",
+            row["shape"], f"{row['layers']} x {row['width']}, {row['vocab']}", f"{row['batch']} x {row['block']}",
+            f"{jx['tokens_per_s']:,.0f}", f"{jx['mfu']:.1%}", f"{pt['tokens_per_s']:,.0f}", f"{pt['mfu']:.1%}", f"{row['speedup']:.2f}x",
         )
     console.print(table)
     console.print(

@@ -7,8 +7,8 @@ import random
 
 import numpy as np
 import pytest
-
 from invented_lyrics import ARTIST_STYLES, invented_artist_text, save_corpus
+
 from jaxrap.errors import JaxrapError
 from jaxrap.evaluate.artist_classifier import ArtistAccuracy, ArtistClassifier, bar_windows, save_confusion_png
 
@@ -98,11 +98,13 @@ def test_bad_input_is_a_one_line_error(corpus_dir, judge, tmp_path):
         (lambda: ArtistClassifier.train(save_corpus(tmp_path / "empty", [("\n", "Kilo"), ("", "Brume")])), "train split has no bars"),
         (lambda: ArtistClassifier.train(save_corpus(tmp_path / "one", [(invented_artist_text("Kilo", 1), "Kilo")])),
          r"two artists or more, got \['Kilo'\]"),
-        (lambda: ArtistClassifier.train(corpus_dir, artists=["Kilo", "Nobody"]), r"artist\(s\) \['Nobody'\] have no song in the train split"),
+        (lambda: ArtistClassifier.train(corpus_dir, artists=["Kilo", "Nobody"]),
+         r"artist\(s\) \['Nobody'\] have no song in the train split"),
         (lambda: ArtistClassifier.train(corpus_dir, artists=["Kilo"]), r"two artists or more, got \['Kilo'\]"),
         (lambda: ArtistClassifier.train(corpus_dir, artists=["Kilo", "Brume", "unknown"]), "'unknown' is a bucket of artists, not a style"),
         (lambda: ArtistClassifier.train(tmp_path / "nowhere"), "not a prepared corpus"),
-        (lambda: judge.accuracy(["wesh frérot"], ["unknown"]), r"artist\(s\) \['unknown'\] are not labels of the classifier; it knows: Brume, Kilo, Ondine"),
+        (lambda: judge.accuracy(["wesh frérot"], ["unknown"]),
+         r"artist\(s\) \['unknown'\] are not labels of the classifier; it knows: Brume, Kilo, Ondine"),
         (lambda: judge.accuracy(["wesh frérot", "comète"], ["Kilo"]), "2 texts but 1 labels"),
         (lambda: save_confusion_png(np.zeros((2, 3)), ["A", "B"], tmp_path / "x.png"), r"shape \(2, 3\) for 2 labels"),
     ]

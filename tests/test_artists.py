@@ -11,8 +11,8 @@ import datasets
 import jax
 import numpy as np
 import pytest
-
 from invented_lyrics import invented_song
+
 from jaxrap.cli import main
 from jaxrap.config import MeshConfig, load_config
 from jaxrap.data.artists import (

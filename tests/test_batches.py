@@ -64,7 +64,7 @@ def test_same_seed_same_batches_other_seed_other_batches():
     blocks = pack_blocks(_split(), 4)
     first, same, other = (TrainBatches(blocks, 4, seed=s) for s in (3, 3, 4))
     for _ in range(5):
-        a, b, c = next(first), next(same), next(other)
+        a, b, _ = next(first), next(same), next(other)  # other advances in step
         for key in a:
             np.testing.assert_array_equal(a[key], b[key])
     assert any(_block_ids(next(first), blocks) != _block_ids(next(other), blocks) for _ in range(5))

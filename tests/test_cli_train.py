@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from invented_lyrics import invented_song
+
 from jaxrap.cli import main
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -10,10 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxrap.load import load_hf_model
 from jaxrap.model import gpt2
 from jaxrap.model.gpt2 import KVCache
 from jaxrap.sample.decode import prompt_bucket, token_chunks
-from jaxrap.load import load_hf_model
 from jaxrap.sample.generator import ContextOverflowWarning, Generator
 from jaxrap.sample.params import SamplingParams
 from jaxrap.sample.processors import SamplingArrays

@@ -8,8 +8,8 @@ import re
 
 import numpy as np
 import pytest
-
 from invented_lyrics import invented_song
+
 from jaxrap.data.dedup import (
     EXACT_DUPLICATE,
     NEAR_DUPLICATE,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from invented_lyrics import invented_song
+
 from jaxrap.evaluate.memorisation import ANCHOR, TrainWordIndex, memorisation_stats, text_words
 
 TRAIN = [invented_song(seed) for seed in range(20)]

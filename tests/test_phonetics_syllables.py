@@ -4,8 +4,7 @@ mute endings, numbers and abbreviations spelled out; properties over any text (H
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from jaxrap.errors import JaxrapError
 from jaxrap.phonetics.pronounce import pronounce

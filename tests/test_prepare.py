@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from invented_lyrics import invented_song
-from jaxrap.cli import main
-from jaxrap.cli import prepare as cli_prepare
+
+from jaxrap.cli import main, prepare as cli_prepare
 from jaxrap.data import sources
 from jaxrap.data.corpus import SPLITS, STATS_FILE, load_corpus
 from jaxrap.data.prepare import PrepareOptions, prepare_corpus
@@ -80,7 +79,7 @@ def test_csv_becomes_a_split_corpus_with_drops_counted(tmp_path, options):
         for artist in ARTISTS:
             texts = [t for t, a in zip(corpus[name]["text"], corpus[name]["artist"]) if a == artist]
             assert stats["artists"][artist][name] == {
-                "songs": len(texts), "bars": sum(len([l for l in t.split("\n") if l]) for t in texts),
+                "songs": len(texts), "bars": sum(len([line for line in t.split("\n") if line]) for t in texts),
                 "chars": sum(map(len, texts)),
             }
     texts = [set(corpus[name]["text"]) for name in SPLITS]

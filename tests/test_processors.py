@@ -129,7 +129,7 @@ def test_min_new_tokens_bans_eos_until_reached():
     params = arrays(min_new_tokens=2)
     context = history(params)
     assert np.isneginf(apply("ban_early_end_of_song", logits, params, context)[:, EOS]).all()
-    for step in range(2):
+    for _ in range(2):
         context = jax.jit(TokenHistory.append)(context, np.full(B, 3, np.int32), params)
     np.testing.assert_array_equal(apply("ban_early_end_of_song", logits, params, context), logits)
 

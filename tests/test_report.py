@@ -8,7 +8,7 @@ import json
 import pytest
 
 from jaxrap.cli import main
-from jaxrap.data.artists import SongPrompt, UNKNOWN_ARTIST
+from jaxrap.data.artists import UNKNOWN_ARTIST, SongPrompt
 from jaxrap.data.corpus import load_corpus
 from jaxrap.evaluate.report import evaluate_model
 from jaxrap.evaluate.samples import cut_reference, eval_prompts

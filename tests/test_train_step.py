@@ -12,8 +12,8 @@ import pytest
 
 from jaxrap.config import OptimConfig
 from jaxrap.model import gpt2
-from jaxrap.train.optimizer import decay_mask, learning_rate_schedule, make_optimizer
 from jaxrap.model.gpt2 import make_forward
+from jaxrap.train.optimizer import decay_mask, learning_rate_schedule, make_optimizer
 from jaxrap.train.step import eval_step, init_state, loss_sums, train_step
 
 T = 16

@@ -127,8 +127,7 @@ def test_the_ui_modules_do_not_import_jax():
 
 
 def test_jaxrap_tui_and_tui_py_take_the_same_arguments():
-    from jaxrap.cli import build_parser
-    from jaxrap.cli import tui as tui_command
+    from jaxrap.cli import build_parser, tui as tui_command
 
     args = build_parser().parse_args(["tui", "--model", "runs/tiny_cpu"])
     assert (args.run, args.model) == (tui_command.run, "runs/tiny_cpu")

@@ -7,7 +7,6 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-
 from invented_lyrics import ARTIST_STYLES, invented_artist_text, save_corpus
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "tune_artist_classifier.py"

@@ -51,7 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--artist", default=_UNSET, help="artist of .txt/.jsonl songs that name none (default: the file name)")
     parser.add_argument("--overwrite", action="store_true", default=_UNSET, help="replace a corpus already prepared in --out")
-    parser.add_argument("--cache-dir", type=Path, default=_UNSET, help="where URL sources are downloaded (default: the user cache directory)")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=_UNSET, help="where URL sources are downloaded (default: the user cache directory)"
+    )
     parser.set_defaults(run=run)
 
 

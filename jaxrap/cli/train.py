@@ -30,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--source", help="CSV path or URL to prepare data.path from when it holds no corpus")
     parser.add_argument("--samples", type=int, default=3, help="sample songs to print when training ends (default 3; 0: none)")
     group = parser.add_argument_group("multi-process runs (every process runs the same command)")
-    group.add_argument("--distributed", action="store_true", help="join a multi-host job found in the environment (Cloud TPU pod slice, SLURM)")
+    group.add_argument(
+        "--distributed", action="store_true", help="join a multi-host job found in the environment (Cloud TPU pod slice, SLURM)"
+    )
     group.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0, for a job started by hand")
     group.add_argument("--num-processes", type=int, help="processes in the job (with --coordinator)")
     group.add_argument("--process-id", type=int, help="this process's index, 0 to N-1 (with --coordinator)")

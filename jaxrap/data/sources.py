@@ -140,7 +140,9 @@ def fetch_url(url: str, cache_dir: Path) -> Path:
                 f"no --source given and the default corpus {url} cannot be downloaded ({reason});"
                 f" pass a local file instead, e.g. {LOCAL_SOURCE_EXAMPLE}"
             ) from None
-        raise JaxrapError(f"cannot download {url} ({reason}); check the URL, or download the file and pass its path with --source") from None
+        raise JaxrapError(
+            f"cannot download {url} ({reason}); check the URL, or download the file and pass its path with --source"
+        ) from None
     return target
 
 

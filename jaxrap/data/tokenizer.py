@@ -104,8 +104,8 @@ def train_tokenizer(
     Writes ``tokenizer.json`` and ``tokenizer_config.json`` (class GPT2Tokenizer) into
     ``out_dir`` and returns the tokenizer as :func:`load_tokenizer` reads it back.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     special_tokens = [*SPECIAL_TOKENS, *extra_special_tokens]
     if len(set(special_tokens)) != len(special_tokens):

@@ -202,7 +202,10 @@ class ArtistClassifier:
             raise JaxrapError(f"{len(texts)} texts but {len(labels)} labels; give one artist per text")
         unknown = sorted(set(labels) - set(self.labels))
         if unknown:
-            raise JaxrapError(f"artist(s) {unknown} are not labels of the classifier; it knows: {', '.join(self.labels)} (judge only texts written for these)")
+            raise JaxrapError(
+                f"artist(s) {unknown} are not labels of the classifier; it knows: {', '.join(self.labels)}"
+                " (judge only texts written for these)"
+            )
         index = {label: i for i, label in enumerate(self.labels)}
         confusion = np.zeros((len(self.labels), len(self.labels)), dtype=np.int64)
         for label, predicted in zip(labels, self.predict(texts)):

@@ -22,8 +22,8 @@ from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
 from jaxrap.errors import FieldError, JaxrapError
-from jaxrap.sample.params import SamplingParams, params_from_record, params_to_record
 from jaxrap.load import LoadedModel
+from jaxrap.sample.params import SamplingParams, params_from_record, params_to_record
 from jaxrap.tui.engine import Engine, LoadEngine
 from jaxrap.tui.history import History, HistoryEntry
 from jaxrap.tui.screens.no_model import NoModelScreen
