@@ -12,10 +12,12 @@ Pure Python (pydantic + PyYAML, no jax): configs load, validate and print instan
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from jaxrap.errors import JaxrapError
 from jaxrap.shape_rules import block_size_problem, width_problem
@@ -147,7 +149,7 @@ class RunConfig(Section):
         return path
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> RunConfig:
     """The config at ``path`` (None: all defaults) with ``section.key=value`` overrides applied."""
     data = _read_yaml(Path(path)) if path is not None else {}
     for override in overrides:
@@ -211,7 +213,7 @@ _TYPES = {
 }
 
 
-def _describe(problem: dict[str, Any]) -> str:
+def _describe(problem: ErrorDetails) -> str:
     """One pydantic problem as ``key: what is wrong, got value``."""
     loc = tuple(str(part) for part in problem["loc"])
     key = ".".join(loc) or "config"

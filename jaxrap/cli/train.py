@@ -70,12 +70,14 @@ def run(args: argparse.Namespace) -> int:
 
     from jaxrap.rundir import RunDir
     from jaxrap.train.pipeline import run_training
-    from jaxrap.train.trackers import ConsoleTracker, JsonlTracker, TensorBoardTracker
+    from jaxrap.train.trackers import ConsoleTracker, JsonlTracker, TensorBoardTracker, Tracker
 
     run = RunDir(run_dir)
     leader = jax.process_index() == 0
     console = Console(highlight=False, quiet=not leader)
-    trackers = [ConsoleTracker(console), JsonlTracker(run.metrics_file), TensorBoardTracker(run.tensorboard_dir)] if leader else []
+    trackers: list[Tracker] = (
+        [ConsoleTracker(console), JsonlTracker(run.metrics_file), TensorBoardTracker(run.tensorboard_dir)] if leader else []
+    )
 
     def say(text: str) -> None:
         console.print(text, soft_wrap=True)

@@ -25,9 +25,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jaxrap.errors import JaxrapError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 UNKNOWN_ARTIST = "unknown"
 _TOKEN = re.compile(r"<\|artist:(.+)\|>")
@@ -55,7 +58,7 @@ def artist_tokens_for(names: Sequence[str]) -> list[str]:
     return [artist_token(UNKNOWN_ARTIST), *(artist_token(name) for name in names)]
 
 
-def tokenizer_artists(tokenizer: Any) -> dict[str, int]:
+def tokenizer_artists(tokenizer: PreTrainedTokenizerFast) -> dict[str, int]:
     """Artist name -> token id for every ``<|artist:NAME|>`` special token of ``tokenizer``."""
     found = {}
     for token_id, added in sorted(tokenizer.added_tokens_decoder.items()):
@@ -65,7 +68,7 @@ def tokenizer_artists(tokenizer: Any) -> dict[str, int]:
     return found
 
 
-def add_artist_tokens(tokenizer: Any, names: Sequence[str]) -> list[int]:
+def add_artist_tokens(tokenizer: PreTrainedTokenizerFast, names: Sequence[str]) -> list[int]:
     """Add the artist tokens ``tokenizer`` lacks (a pretrained tokenizer); the new ids, in order."""
     before = len(tokenizer)
     tokenizer.add_tokens(artist_tokens_for(names), special_tokens=True)
@@ -85,7 +88,7 @@ class SongPrompt:
     artist_ids: Mapping[str, int] = field(default_factory=dict)  # name -> id, unknown included
 
     @classmethod
-    def for_tokenizer(cls, tokenizer: Any, *, artist_tokens: bool) -> SongPrompt:
+    def for_tokenizer(cls, tokenizer: PreTrainedTokenizerFast, *, artist_tokens: bool) -> SongPrompt:
         artists = tokenizer_artists(tokenizer) if artist_tokens else {}
         if artist_tokens and UNKNOWN_ARTIST not in artists:
             raise JaxrapError(
@@ -148,7 +151,7 @@ def write_prompt_format(directory: str | Path, *, artist_tokens: bool) -> Path:
     return path
 
 
-def read_prompt_format(directory: str | Path, tokenizer: Any) -> SongPrompt | None:
+def read_prompt_format(directory: str | Path, tokenizer: PreTrainedTokenizerFast) -> SongPrompt | None:
     """The SongPrompt of an exported jaxrap model directory; None for a plain HF model."""
     path = Path(directory) / PROMPT_FORMAT_FILE
     if not path.is_file():

@@ -119,18 +119,18 @@ def clean_lyrics(text: str, options: CleanOptions = CleanOptions()) -> str:
 
     out: list[str] = []  # bars, "" for a stanza break, "[...]" markers
     for line in lines:
-        marker, starts_stanza, line = _split_marker(line)
+        marker, starts_stanza, bar = _split_marker(line)
         if marker is not None:
             if starts_stanza:
                 out.append("")
             if options.keep_headers:
                 out.append(f"[{marker}]")
-        if line is None:
+        if bar is None:
             continue
-        if not line:
+        if not bar:
             out.append("")
-        elif not (_BOILERPLATE_LINE.search(line) or _LONE_NUMBER.match(line) or not _HAS_WORD.search(line)):
-            out.append(line)
+        elif not (_BOILERPLATE_LINE.search(bar) or _LONE_NUMBER.match(bar) or not _HAS_WORD.search(bar)):
+            out.append(bar)
     cleaned = _join_stanzas(out)
     return cleaned.lower() if options.lowercase else cleaned
 

@@ -100,7 +100,7 @@ def find_duplicates(
     for (i, j), s in zip(pairs, similarity):
         if s >= threshold:
             near.union(i, j)
-    best = {}
+    best: dict[int, int] = {}
     for i in range(n):
         root = near.find(i)
         if root not in best or rank[i] < rank[best[root]]:

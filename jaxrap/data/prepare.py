@@ -124,7 +124,7 @@ def prepare_corpus(source_list: list[str], out_dir: str | Path, options: Prepare
         )
 
     # (split, artist, input order): a stable, readable order inside each split.
-    rows_by_split = {name: [] for name in SPLITS}
+    rows_by_split: dict[str, list[tuple[str, sources.RawSong]]] = {name: [] for name in SPLITS}
     for i, split_index in sorted(zip(kept, assignment), key=lambda pair: (songs[pair[0]].artist, pair[0])):
         if split_index != split.DROPPED:
             rows_by_split[SPLITS[split_index]].append((texts[i], songs[i]))
@@ -168,7 +168,7 @@ def _stats(source_list, rows, options, rows_by_split, dropped: _DropLog, duplica
         return {"songs": len(texts), "bars": sum(len(bars(t)) for t in texts), "chars": sum(map(len, texts))}
 
     artists = sorted({song.artist for rows_ in rows_by_split.values() for _, song in rows_}, key=str.casefold)
-    group_sizes = defaultdict(int)
+    group_sizes: defaultdict[int, int] = defaultdict(int)
     for group in duplicates.group[duplicates.group >= 0]:
         group_sizes[int(group)] += 1
     return {

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from jaxrap.data.corpus import load_corpus
 from jaxrap.errors import JaxrapError
 from jaxrap.hub import is_hub_id
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 END_OF_SONG = "<|endoftext|>"  # GPT-2's separator; also bos, as in GPT-2
 PAD = "<|pad|>"
@@ -30,7 +33,7 @@ SPECIAL_TOKENS = (END_OF_SONG, PAD)
 BYTE_ALPHABET_SIZE = 256
 
 
-def load_tokenizer(name_or_dir: str | Path) -> Any:
+def load_tokenizer(name_or_dir: str | Path) -> PreTrainedTokenizerFast:
     """A ``PreTrainedTokenizerFast`` from a local directory or a Hugging Face hub id.
 
     Ensures an end-of-song (eos) token exists and sets ``pad_token`` to eos when the tokenizer
@@ -69,7 +72,7 @@ def load_tokenizer(name_or_dir: str | Path) -> Any:
     return tokenizer
 
 
-def encode_texts(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+def encode_texts(tokenizer: PreTrainedTokenizerFast, texts: Sequence[str]) -> list[list[int]]:
     """Token ids of each text, in one batched call; no bos/eos added.
 
     Text that happens to spell a special token (``<|endoftext|>``) is encoded as plain text:
@@ -82,7 +85,7 @@ def encode_texts(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
     return encoded["input_ids"]
 
 
-def chars_per_token(tokenizer: Any, texts: Sequence[str]) -> float:
+def chars_per_token(tokenizer: PreTrainedTokenizerFast, texts: Sequence[str]) -> float:
     """Compression: characters per token over ``texts`` (higher packs more lyrics per block)."""
     num_tokens = sum(len(ids) for ids in encode_texts(tokenizer, texts))
     return sum(len(text) for text in texts) / max(num_tokens, 1)
@@ -95,7 +98,7 @@ def train_tokenizer(
     *,
     min_frequency: int = 2,
     extra_special_tokens: Sequence[str] = (),
-) -> Any:
+) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE on the corpus' train split and save it for ``AutoTokenizer``.
 
     Ids: ``<|endoftext|>`` (end-of-song, also bos) 0, ``<|pad|>`` 1, then
@@ -138,7 +141,7 @@ def train_tokenizer(
     bpe.train_from_iterator(texts, trainer, length=len(texts))
 
     # GPT2TokenizerFast saves tokenizer_class "GPT2Tokenizer", which transformers 4 and 5 both load.
-    wrapped = transformers.GPT2TokenizerFast(
+    wrapped = transformers.GPT2TokenizerFast(  # type: ignore[attr-defined]  # a lazy attribute of transformers 5
         tokenizer_object=bpe,
         eos_token=END_OF_SONG,
         bos_token=END_OF_SONG,
@@ -153,7 +156,7 @@ def train_tokenizer(
     return load_tokenizer(out)
 
 
-def describe_tokenizer(tokenizer: Any) -> str:
+def describe_tokenizer(tokenizer: PreTrainedTokenizerFast) -> str:
     """One line: vocabulary size and the special token ids jaxrap relies on."""
     return (
         f"vocab size {len(tokenizer):,}; end-of-song {tokenizer.eos_token} = {tokenizer.eos_token_id};"

@@ -26,13 +26,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jaxrap.data.corpus import SPLITS, load_corpus
 from jaxrap.data.tokenizer import encode_texts
 from jaxrap.errors import JaxrapError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 CACHE_DIR_NAME = "token_cache"
 CACHE_FORMAT = 1  # bump when the files' meaning changes, so old caches are not reused
@@ -70,7 +73,7 @@ class TokenizedSplit:
 def tokenize_split(
     corpus_dir: str | Path,
     split: str,
-    tokenizer: Any,
+    tokenizer: PreTrainedTokenizerFast,
     *,
     cache_dir: str | Path | None = None,
     append_eos: bool = True,
@@ -110,7 +113,7 @@ def tokenize_split(
     )
 
 
-def _cache_key(texts: list[str], prefixes: list[list[int]], tokenizer: Any, options: dict[str, Any]) -> str:
+def _cache_key(texts: list[str], prefixes: list[list[int]], tokenizer: PreTrainedTokenizerFast, options: dict[str, Any]) -> str:
     digest = hashlib.sha256(f"jaxrap token cache v{CACHE_FORMAT}".encode())
     digest.update(json.dumps(options, sort_keys=True).encode())
     # Exactly what gets tokenized (cheap next to tokenizing it), whatever the corpus files hold besides.
@@ -124,7 +127,7 @@ def _cache_key(texts: list[str], prefixes: list[list[int]], tokenizer: Any, opti
 
 
 def _write_entry(
-    entry: Path, texts: list[str], prefixes: list[list[int]], tokenizer: Any, options: dict[str, Any], key: str
+    entry: Path, texts: list[str], prefixes: list[list[int]], tokenizer: PreTrainedTokenizerFast, options: dict[str, Any], key: str
 ) -> None:
     started = time.perf_counter()
     ending = [tokenizer.eos_token_id] if options["append_eos"] else []

@@ -55,7 +55,7 @@ class ArtistFidelity:
 def artist_fidelity(
     scorer: ContinuationScorer,
     song_prompt: SongPrompt,
-    artists: Sequence[str],
+    artists: Sequence[str | None],
     prompts: Sequence[Sequence[int]],
     texts: Sequence[Sequence[int]],
 ) -> ArtistFidelity | None:
@@ -70,7 +70,7 @@ def artist_fidelity(
     # (texts, K) total log-likelihoods and the token counts they are over
     totals = np.array([s.sum() for s in scores]).reshape(len(rows), len(candidates))
     lengths = np.array([len(s) for s in scores]).reshape(len(rows), len(candidates))[:, 0]
-    own = np.array([candidates.index(artists[i]) for i in rows])
+    own = np.array([candidates.index(str(artists[i])) for i in rows])
     own_ll = totals[np.arange(len(rows)), own]
     others = (totals.sum(axis=1) - own_ll) / (len(candidates) - 1)
     margins = (own_ll - others) / np.maximum(lengths, 1)

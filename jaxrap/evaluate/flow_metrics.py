@@ -96,11 +96,11 @@ def scheme_accuracy(bars: Sequence[str], scheme: RhymeScheme | str, *, first: in
     keys = [rhyme_key(bar) for bar in bars]
     ends = [_end_word(bar) for bar in bars]
     hits = pairs = 0
-    for group in members.values():
-        for position, later in enumerate(group):
+    for member_bars in members.values():
+        for position, later in enumerate(member_bars):
             if later < first:
                 continue
-            for earlier in group[:position]:
+            for earlier in member_bars[:position]:
                 pairs += 1
                 hits += keys[later] is not None and keys[later] == keys[earlier] and ends[later] != ends[earlier]
     return SchemeScore(hits, pairs)

@@ -59,7 +59,8 @@ class TrainWordIndex:
     def __init__(self, songs: Iterable[str], anchor: int = ANCHOR):
         self.anchor = anchor
         self.vocabulary: dict[str, int] = {}
-        stream, song_starts = [], []
+        stream: list[int] = []
+        song_starts: list[int] = []
         for song in songs:
             song_starts.append(len(stream))
             stream.extend(self.vocabulary.setdefault(word, len(self.vocabulary)) for word in text_words(song))
@@ -71,7 +72,7 @@ class TrainWordIndex:
         boundary = np.concatenate([[False], song_of_word[1:] != song_of_word[:-1]])
         self._grams: list[np.ndarray] = []  # n - 1 -> sorted unique hashes of n-grams, n < anchor
         for n in range(1, anchor + 1):
-            valid = _valid_windows(boundary[1:], n - 1) if n > 1 else np.ones(len(stream), bool)
+            valid = _valid_windows(boundary[1:], n - 1) if n > 1 else np.ones(len(stream), np.bool_)
             valid = valid[: max(len(stream) - n + 1, 0)]
             hashes = _gram_hashes(self.stream, n)[valid]
             if n < anchor:

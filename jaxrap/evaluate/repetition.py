@@ -68,8 +68,8 @@ def _line_loop(text: str, min_repeats: int) -> Loop | None:
         if k < len(bars) and bars[k][0] == bars[run_start][0]:
             continue
         if k - run_start >= min_repeats:
-            words, line, start = bars[run_start]
-            return Loop("line", start, line, " ".join(words), k - run_start)
+            words, line_index, start = bars[run_start]
+            return Loop("line", start, line_index, " ".join(words), k - run_start)
         run_start = k
     return None
 

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from jaxrap.evaluate.likelihood import ContinuationScorer
 from jaxrap.model.loss import perplexity
 from jaxrap.sample.params import SamplingParams
+
+if TYPE_CHECKING:
+    from jaxrap.data.artists import SongPrompt
+    from jaxrap.sample.generator import Generator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +36,7 @@ class EvalPrompt:
     reference: str  # the rest of the song (cut to a sample's token budget by ``cut_reference``)
 
 
-def eval_prompts(corpus_dir: str | Path, split: str, count: int, song_prompt) -> list[EvalPrompt]:
+def eval_prompts(corpus_dir: str | Path, split: str, count: int, song_prompt: SongPrompt | None) -> list[EvalPrompt]:
     """``count`` prompts (0: one per song of the split that has two bars or more)."""
     from jaxrap.data.corpus import load_corpus
 
@@ -41,29 +46,31 @@ def eval_prompts(corpus_dir: str | Path, split: str, count: int, song_prompt) ->
         if len(bars) == 2 and bars[0].strip() and bars[1].strip():
             by_artist[row["artist"]].append((bars[0] + "\n", bars[1]))
     queues = [by_artist[artist] for artist in sorted(by_artist)]
-    conditioned = song_prompt is not None and song_prompt.conditioned
+    conditioned = song_prompt if song_prompt is not None and song_prompt.conditioned else None
     prompts = []
     for rank in range(max(map(len, queues), default=0)):
         for artist, songs in zip(sorted(by_artist), queues):
             if rank < len(songs):
-                condition = song_prompt.artist_of(artist) if conditioned else None
+                condition = conditioned.artist_of(artist) if conditioned is not None else None
                 prompts.append(EvalPrompt(artist, condition, *songs[rank]))
     return prompts[:count] if count else prompts
 
 
-def token_budget(generator, prompt: EvalPrompt, max_new_tokens: int) -> int:
+def token_budget(generator: Generator, prompt: EvalPrompt, max_new_tokens: int) -> int:
     """New tokens a sample of ``prompt`` gets: ``max_new_tokens``, or what the context leaves
     after the prompt, by the generator's own rule (``Generator.fitted_prompt``)."""
     return generator.fitted_prompt(generator.encode_prompt(prompt.prompt, prompt.condition), max_new_tokens)[1]
 
 
-def cut_reference(generator, prompt: EvalPrompt, max_new_tokens: int) -> str:
+def cut_reference(generator: Generator, prompt: EvalPrompt, max_new_tokens: int) -> str:
     """The song's continuation, cut to the token budget a sample of the prompt has."""
     ids = generator.encode_text(prompt.reference)[: token_budget(generator, prompt, max_new_tokens)]
-    return generator.tokenizer.decode(ids, skip_special_tokens=True)
+    return cast(str, generator.tokenizer.decode(ids, skip_special_tokens=True))  # one list of ids: one str
 
 
-def generate_samples(generator, prompts: Sequence[EvalPrompt], params: SamplingParams, progress=None) -> list[list[str]]:
+def generate_samples(
+    generator: Generator, prompts: Sequence[EvalPrompt], params: SamplingParams, progress: Callable[[int, int], None] | None = None
+) -> list[list[str]]:
     """``params.num_samples`` texts per prompt (without the prompt), all with ``params.seed``
     (drawn once when None) and each prompt's artist."""
     params = params.with_seed()
@@ -92,7 +99,7 @@ class ContinuationPerplexity:
 
 
 def continuation_perplexity(
-    scorer: ContinuationScorer, generator, prompts: Sequence[EvalPrompt], texts: Sequence[Sequence[str]]
+    scorer: ContinuationScorer, generator: Generator, prompts: Sequence[EvalPrompt], texts: Sequence[Sequence[str]]
 ) -> ContinuationPerplexity:
     """The model's token-weighted perplexity of ``texts[i][j]`` after ``prompts[i]`` (its own
     distribution, no sampling filters). Texts are re-tokenized as the model's tokenizer

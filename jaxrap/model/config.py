@@ -8,10 +8,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jaxrap.errors import JaxrapError
 from jaxrap.shape_rules import width_problem
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 # Activations Hugging Face GPT-2 checkpoints use (activation_function), and the function each
 # names: the tanh approximation of GELU, the exact (erf) GELU, or ReLU (see gpt2.MLP).
@@ -84,7 +87,7 @@ class GPT2Config:
     def replace(self, **changes: Any) -> GPT2Config:
         return dataclasses.replace(self, **changes)
 
-    def for_tokenizer(self, tokenizer: Any) -> GPT2Config:
+    def for_tokenizer(self, tokenizer: PreTrainedTokenizerFast) -> GPT2Config:
         """This shape with the tokenizer's vocabulary size and special token ids."""
         eos = tokenizer.eos_token_id
         bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos

@@ -75,7 +75,7 @@ class KVCache:
         def rows(x):  # (H, ...) -> (batch*H, ...)
             return jnp.broadcast_to(x[None], (batch, *x.shape)).reshape(batch * H, *x.shape[1:])
 
-        return self.replace(
+        return self.replace(  # type: ignore[attr-defined]  # flax.struct adds replace()
             keys=tuple(jnp.zeros((batch * H, D, length), k.dtype).at[..., :P].set(rows(k)) for k in self.keys),
             values=tuple(jnp.zeros((batch * H, length, D), v.dtype).at[:, :P].set(rows(v)) for v in self.values),
             mask=jnp.zeros((batch, length), bool).at[:, :P].set(self.mask),

@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jaxrap.errors import JaxrapError
 from jaxrap.hub import is_hub_id
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 from jaxrap.model.config import GPT2Config
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "flax_model.msgpack", "pytorch_model.bin")
@@ -174,7 +177,9 @@ def _read_torch_bin(file: Path) -> dict[str, np.ndarray]:
     return {name: tensor.float().numpy() for name, tensor in state.items()}
 
 
-def save_pretrained(out_dir: str | Path, config: GPT2Config, params: dict[str, Any], tokenizer: Any = None) -> Path:
+def save_pretrained(
+    out_dir: str | Path, config: GPT2Config, params: dict[str, Any], tokenizer: PreTrainedTokenizerFast | None = None
+) -> Path:
     """Write config.json + model.safetensors (+ tokenizer files) for transformers to load."""
     import jax
     from safetensors.numpy import save_file

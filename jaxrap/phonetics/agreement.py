@@ -81,7 +81,7 @@ def lexicon_agreement(top: int = DEFAULT_TOP, skip: int = 0) -> Agreement:
     )
 
 
-def disagreements(top: int = DEFAULT_TOP, skip: int = 0) -> tuple[list[tuple[str, int, int]], list[tuple[str, str, str | None]]]:
+def disagreements(top: int = DEFAULT_TOP, skip: int = 0) -> tuple[list[tuple[str, int, int]], list[tuple[str, str | None, str | None]]]:
     """(words whose syllable counts differ: word, lexicon, rules; words whose keys differ: word,
     lexicon key, rule key), most frequent first."""
     words = compared_words(top, skip)

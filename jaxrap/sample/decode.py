@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -102,11 +102,12 @@ def prefill(
     hidden, cache = model.hidden_states(
         prompt, attention_mask=valid, cache=KVCache.empty(config, 1, P, head.dtype)
     )  # (1, P, C); positions default to the slots
+    assert cache is not None  # given a cache, hidden_states returns it updated
     last = jax.lax.dynamic_index_in_dim(hidden, prompt_length - 1, axis=1, keepdims=False)  # (1, C)
     tokens = jnp.zeros((B, S), jnp.int32).at[:, :P].set(jnp.where(valid, prompt, 0))
     state = DecodeState(
         # Decoding continues at slot prompt_length: pad slots (masked) are rewritten by what follows.
-        cache=cache.grow(B, S).replace(index=prompt_length),
+        cache=dataclasses.replace(cache.grow(B, S), index=prompt_length),
         history=TokenHistory.start(tokens, prompt_length, config.vocab_size, sampling),
         done=jnp.zeros((B,), bool),
     )
@@ -198,7 +199,7 @@ def token_chunks(
     *,
     num_samples: int,
     chunk: int = CHUNK,
-) -> Iterator[np.ndarray]:
+) -> Generator[np.ndarray, None, None]:
     """Generated tokens as host arrays (B, k): the first token, then ``chunk`` at a time.
 
     NO_TOKEN marks a finished row. The next chunk is dispatched before this one is read, so

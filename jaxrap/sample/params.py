@@ -94,7 +94,8 @@ def params_from_record(record: Mapping[str, Any]) -> SamplingParams:
     """SamplingParams back from ``params_to_record``'s form, validated: fields this version does
     not know are ignored, fields the record lacks take their defaults."""
     known = {field.name for field in dataclasses.fields(SamplingParams)}
-    return SamplingParams(**{key: tuple(value) if isinstance(value, list) else value for key, value in record.items() if key in known})
+    values: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value for key, value in record.items() if key in known}
+    return SamplingParams(**values)
 
 
 def _check_int(params: SamplingParams, name: str, minimum: int, maximum: int | None = None) -> None:

@@ -59,7 +59,7 @@ class SamplingArrays:
             repetition_window=i32(params.repetition_window),
             frequency_penalty=f32(params.frequency_penalty), presence_penalty=f32(params.presence_penalty),
             no_repeat_ngram_size=i32(params.no_repeat_ngram_size), min_new_tokens=i32(params.min_new_tokens),
-            max_new_tokens=i32(params.max_new_tokens), seed=np.uint32(params.seed),
+            max_new_tokens=i32(params.max_new_tokens), seed=np.uint32(params.seed),  # type: ignore[arg-type]  # with_seed()
             eos_token_id=i32(-1 if eos_token_id is None else eos_token_id),
         )
 
@@ -99,7 +99,7 @@ class TokenHistory:
         drops = ((params.repetition_window > 0) & (leaving >= 0)).astype(jnp.int32)
         window_counts = self.window_counts.at[rows, new_tokens].add(1)
         window_counts = window_counts.at[rows, tokens[:, jnp.maximum(leaving, 0)]].add(-drops)
-        return self.replace(
+        return self.replace(  # type: ignore[attr-defined]  # flax.struct adds replace()
             tokens=tokens,
             length=self.length + 1,
             window_counts=window_counts,

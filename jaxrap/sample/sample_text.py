@@ -10,9 +10,12 @@ be one, so a stop string never shows, even split across chunks.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from jaxrap.sample.decode import NO_TOKEN
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 PROMPT_CONTEXT = 4  # prompt tokens decoded with the first generated ones (keeps a leading space)
 REPLACEMENT = "\ufffd"
@@ -26,7 +29,7 @@ class SampleText:
 
     def __init__(
         self,
-        tokenizer: Any,
+        tokenizer: PreTrainedTokenizerFast,
         prompt_ids: Sequence[int],
         *,
         eos_token_id: int | None,
@@ -70,8 +73,9 @@ class SampleText:
         ids, prefix, read = self._ids, self._prefix_offset, self._read_offset
         if len(ids) == read:
             return ""
-        before = self._tokenizer.decode(ids[prefix:read], skip_special_tokens=True)
-        after = self._tokenizer.decode(ids[prefix:], skip_special_tokens=True)
+        # One list of ids decodes to one str (decode's type also covers batches).
+        before = cast(str, self._tokenizer.decode(ids[prefix:read], skip_special_tokens=True))
+        after = cast(str, self._tokenizer.decode(ids[prefix:], skip_special_tokens=True))
         if after.endswith(REPLACEMENT) and not final:
             return ""  # half a character: wait for the rest of its bytes
         self._prefix_offset, self._read_offset = read, len(ids)

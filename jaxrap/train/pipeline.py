@@ -15,12 +15,22 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jaxrap.config import SCRATCH, RunConfig
 from jaxrap.errors import JaxrapError
 from jaxrap.rundir import RunDir
 from jaxrap.shape_rules import block_size_problem
+
+if TYPE_CHECKING:
+    from jax.sharding import Mesh
+    from transformers import PreTrainedTokenizerFast
+
+    from jaxrap.data.batches import PackedBlocks
+    from jaxrap.model.config import GPT2Config
+    from jaxrap.model.gpt2 import Params
+    from jaxrap.train.loop import TrainResult
+    from jaxrap.train.trackers import Tracker
 
 LYRICS_CSV_ENV = "JAXRAP_LYRICS_CSV"
 
@@ -37,12 +47,12 @@ def run_training(
     config: RunConfig,
     run_dir: str | Path,
     *,
-    trackers: list[Any],
+    trackers: list[Tracker],
     source: str | None = None,
     say: Callable[[str], None] = print,
-    mesh: Any = None,
+    mesh: Mesh | None = None,
     async_checkpoints: bool = True,
-):
+) -> TrainResult:
     """Train ``config`` in ``run_dir`` (resuming when it has checkpoints); the loop's TrainResult."""
     import jax
 
@@ -133,7 +143,9 @@ def ensure_corpus(config: RunConfig, source: str | None, say: Callable[[str], No
     return path
 
 
-def ensure_tokenizer(config: RunConfig, run: RunDir, corpus: Path, say: Callable[[str], None], *, reuse: bool) -> Any:
+def ensure_tokenizer(
+    config: RunConfig, run: RunDir, corpus: Path, say: Callable[[str], None], *, reuse: bool
+) -> PreTrainedTokenizerFast:
     """The run's tokenizer, kept in RUN/tokenizer: reused (``reuse``) when there, else loaded or trained.
 
     ``model.tokenizer`` names one, or null means the pretrained model's own; for a scratch model
@@ -175,7 +187,9 @@ def _tokenizer_name(config: RunConfig) -> str | None:
     return config.model.tokenizer or (config.model.init if config.model.init != SCRATCH else None)
 
 
-def model_from_config(config: RunConfig, run: RunDir, tokenizer: Any, *, resuming: bool) -> tuple[Any, Callable[[], Any]]:
+def model_from_config(
+    config: RunConfig, run: RunDir, tokenizer: PreTrainedTokenizerFast, *, resuming: bool
+) -> tuple[GPT2Config, Callable[[], Params]]:
     """(GPT2Config, init_params) for the run; init_params runs only when nothing is resumed."""
     from jaxrap.model import gpt2, hf
     from jaxrap.model.config import GPT2Config
@@ -186,6 +200,7 @@ def model_from_config(config: RunConfig, run: RunDir, tokenizer: Any, *, resumin
         model_config = GPT2Config.from_file(run.model_config_file)  # the shape trained so far
     elif init == SCRATCH:
         shape = config.model.shape
+        assert shape is not None  # the config gives a scratch model the default shape
         model_config = GPT2Config(
             n_layer=shape.n_layer, n_head=shape.n_head, n_embd=shape.n_embd, n_positions=shape.n_positions,
             resid_pdrop=shape.dropout, embd_pdrop=shape.dropout, attn_pdrop=shape.dropout,
@@ -203,7 +218,7 @@ def model_from_config(config: RunConfig, run: RunDir, tokenizer: Any, *, resumin
     if problem:
         raise JaxrapError(f"data.block_size: {problem}")
 
-    def init_params() -> Any:
+    def init_params() -> Params:
         if init == SCRATCH:
             return gpt2.build(model_config, seed=config.train.seed)[1]
         params = hf.load_pretrained(init)[1]
@@ -216,17 +231,19 @@ def model_from_config(config: RunConfig, run: RunDir, tokenizer: Any, *, resumin
     return model_config, init_params
 
 
-def _added_token_ids(config: RunConfig, tokenizer: Any) -> list[int]:
+def _added_token_ids(config: RunConfig, tokenizer: PreTrainedTokenizerFast) -> list[int]:
     """Ids of the artist tokens this run added to the pretrained tokenizer (those it already
     had, e.g. fine-tuning a conditioned export again, keep their trained rows)."""
     from jaxrap.data.artists import tokenizer_artists
     from jaxrap.data.tokenizer import load_tokenizer
 
-    base_size = len(load_tokenizer(_tokenizer_name(config)))
+    base = _tokenizer_name(config)
+    assert base is not None  # a pretrained model's tokenizer: one was loaded, not trained
+    base_size = len(load_tokenizer(base))
     return sorted(token_id for token_id in tokenizer_artists(tokenizer).values() if token_id >= base_size)
 
 
-def _blocks(corpus: Path, tokenizer: Any, config: RunConfig):
+def _blocks(corpus: Path, tokenizer: PreTrainedTokenizerFast, config: RunConfig) -> tuple[PackedBlocks, PackedBlocks]:
     from jaxrap.data.artists import SongPrompt
     from jaxrap.data.batches import pack_blocks
     from jaxrap.data.tokens import tokenize_split
@@ -240,7 +257,7 @@ def _blocks(corpus: Path, tokenizer: Any, config: RunConfig):
     return pack_blocks(train, block_size), pack_blocks(validation, block_size)
 
 
-def _hf_json(model_config: Any) -> str:
+def _hf_json(model_config: GPT2Config) -> str:
     import json
 
     return json.dumps(model_config.to_hf_dict(), indent=2, sort_keys=True) + "\n"

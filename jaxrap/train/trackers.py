@@ -22,7 +22,12 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+    from tensorboard.summary import Writer
 
 Metrics = dict[str, float]
 
@@ -72,12 +77,12 @@ class CompositeTracker:
 
 
 class ConsoleTracker:
-    def __init__(self, console=None):
+    def __init__(self, console: Console | None = None):
         from rich.console import Console
 
         self.console = console or Console(stderr=False)
-        self._progress = None
-        self._task = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
 
     def start(self, start_step: int, total_steps: int) -> None:
         if not self.console.is_terminal:
@@ -93,7 +98,7 @@ class ConsoleTracker:
 
     def log(self, step: int, metrics: Metrics) -> None:
         stats = _format(metrics)
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=step, stats=stats)
             if "eval_loss" in metrics:
                 self._progress.console.print(f"step {step}: {_format_eval(metrics)}")
@@ -131,7 +136,7 @@ def _format_eval(metrics: Metrics) -> str:
 class TensorBoardTracker:
     def __init__(self, log_dir: str | Path):
         self.log_dir = Path(log_dir)
-        self._writer = None
+        self._writer: Writer | None = None
 
     def start(self, start_step: int, total_steps: int) -> None:
         from tensorboard.summary import Writer  # numpy-only writer: no TensorFlow needed
@@ -140,6 +145,7 @@ class TensorBoardTracker:
         self._writer = Writer(str(self.log_dir))
 
     def log(self, step: int, metrics: Metrics) -> None:
+        assert self._writer is not None, "log() before start()"
         for name, value in metrics.items():
             if name in _TB_TAGS and math.isfinite(value):
                 self._writer.add_scalar(_TB_TAGS[name], value, step)
@@ -163,7 +169,7 @@ class JsonlTracker:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._file = None
+        self._file: TextIO | None = None
 
     def start(self, start_step: int, total_steps: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,6 +179,7 @@ class JsonlTracker:
         self._file = self.path.open("a", encoding="utf-8")
 
     def log(self, step: int, metrics: Metrics) -> None:
+        assert self._file is not None, "log() before start()"
         record = {"step": step, **{k: _json_number(v) for k, v in metrics.items()}, "time": round(time.time(), 3)}
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()

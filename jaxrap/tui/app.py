@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from functools import partial
 
 from textual.app import App, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from jaxrap.tui import engine
@@ -43,7 +43,11 @@ class StudioApp(App[None]):
         self._showwarning = warnings.showwarning
         warnings.showwarning = self._notify_warning
         problem = model_problem(self.model)
-        self.push_screen(NoModelScreen(problem) if problem else StudioScreen(self.model, self.load_engine))
+        if problem:
+            self.push_screen(NoModelScreen(problem))
+        else:
+            assert self.model  # no model is a problem
+            self.push_screen(StudioScreen(self.model, self.load_engine))
 
     def on_unmount(self) -> None:
         warnings.showwarning = self._showwarning
@@ -60,10 +64,10 @@ class StudioApp(App[None]):
         """Every binding of the studio, as the help screen lists them."""
         palette = Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "Commands", tooltip="Search every action by name.")
         sources = (
-            ("anywhere", [*self.BINDINGS, palette]),
-            ("studio", StudioScreen.BINDINGS),
-            ("prompt box", PromptInput.BINDINGS),
-            ("history", HistoryView.BINDINGS),
+            ("anywhere", [*_bindings(self.BINDINGS), palette]),
+            ("studio", _bindings(StudioScreen.BINDINGS)),
+            ("prompt box", _bindings(PromptInput.BINDINGS)),
+            ("history", _bindings(HistoryView.BINDINGS)),
         )
         return [
             (self.keys_display(binding), binding.description, where, binding.tooltip)
@@ -88,7 +92,12 @@ class StudioApp(App[None]):
         yield SystemCommand("Keys", "Show every key binding.", self.action_show_keys)
         if not isinstance(screen, StudioScreen):
             return
-        entry_bindings = [binding for binding in HistoryView.BINDINGS if binding.action.startswith("screen.")]
-        for binding in [*StudioScreen.BINDINGS, *entry_bindings]:
+        entry_bindings = [binding for binding in _bindings(HistoryView.BINDINGS) if binding.action.startswith("screen.")]
+        for binding in [*_bindings(StudioScreen.BINDINGS), *entry_bindings]:
             action = binding.action.removeprefix("screen.")
             yield SystemCommand(binding.description, binding.tooltip, partial(screen.run_action, action))
+
+
+def _bindings(bindings: Iterable[BindingType]) -> list[Binding]:
+    """The Binding objects of a BINDINGS list (the studio writes every binding as one)."""
+    return [binding for binding in bindings if isinstance(binding, Binding)]

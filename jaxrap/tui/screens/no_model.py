@@ -8,6 +8,7 @@ without checkpoints yet, a hub id offline) land here too, as the loader's one-li
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from textual import on
 from textual.app import ComposeResult
@@ -17,6 +18,9 @@ from textual.widgets import Footer, Input, Static
 
 from jaxrap.hub import is_hub_id
 from jaxrap.rundir import RunDir, is_run_dir
+
+if TYPE_CHECKING:
+    from jaxrap.tui.app import StudioApp
 
 RUNS_DIR = Path("runs")  # where `jaxrap train` writes runs by default
 HOW_TO_GET_A_MODEL = """\
@@ -91,4 +95,4 @@ class NoModelScreen(Screen):
         if problem is not None:
             self.query_one("#no-model-reason", Static).update(problem)
             return
-        self.app.open_model(model)
+        cast("StudioApp", self.app).open_model(model)

@@ -189,9 +189,11 @@ class StudioScreen(Screen):
         while not self._engine_ready.wait(0.1):  # the first prompt may come before the model
             if cancel.is_set() or worker.is_cancelled:
                 return
+        engine = self.engine
+        assert engine is not None  # set before _engine_ready
         error = None
         try:
-            for text in self.engine.stream(prompt, params, cancel):
+            for text in engine.stream(prompt, params, cancel):
                 if cancel.is_set() or worker.is_cancelled:
                     break
                 self.post_message(self.Streamed(card, text))
@@ -215,6 +217,7 @@ class StudioScreen(Screen):
 
     def _end_generation(self, *, stopped: bool, error: str | None = None) -> None:
         card, self._live, self._cancel = self._live, None, None
+        assert card is not None  # called for the running generation only
         card.finish(stopped=stopped, error=error)
         status = self.query_one(StatusLine)
         if error is not None:
@@ -233,9 +236,10 @@ class StudioScreen(Screen):
 
     def on_unmount(self) -> None:
         """Quitting mid-generation keeps the text so far, as a stopped entry."""
-        if self._live is not None:
-            self._cancel.set()
-            self._save(dataclasses.replace(self._live.entry, stopped=True))
+        live, cancel = self._live, self._cancel
+        if live is not None and cancel is not None:
+            cancel.set()
+            self._save(dataclasses.replace(live.entry, stopped=True))
 
     # --- actions ----------------------------------------------------------------------
 
@@ -275,7 +279,7 @@ class StudioScreen(Screen):
         """The entry's parameters, or None (with a message) when they are not valid or name an
         artist the model does not know (another model's, or one dropped by a new training)."""
         params = self._params_of(entry)
-        problem = params and self._artist_problem(params.artist)
+        problem = self._artist_problem(params.artist) if params is not None else None
         if problem:
             self.notify(f"this entry cannot run again: {problem}", severity="error")
             return None
@@ -283,14 +287,14 @@ class StudioScreen(Screen):
 
     def action_regenerate(self) -> None:
         entry = self._highlighted()
-        params = entry and self._runnable_params(entry)
-        if params is not None:
+        params = self._runnable_params(entry) if entry is not None else None
+        if entry is not None and params is not None:
             self.start_generation(entry.prompt, params.replace(seed=None).with_seed())
 
     def action_replay(self) -> None:
         entry = self._highlighted()
-        params = entry and self._runnable_params(entry)
-        if params is None:
+        params = self._runnable_params(entry) if entry is not None else None
+        if entry is None or params is None:
             return
         step = self.query_one(StatusLine).step
         if entry.step != step and self._engine_ready.is_set():
@@ -305,8 +309,8 @@ class StudioScreen(Screen):
 
     def action_edit_entry(self) -> None:
         entry = self._highlighted()
-        params = entry and self._params_of(entry)
-        if params is None:
+        params = self._params_of(entry) if entry is not None else None
+        if entry is None or params is None:
             return
         problem = self._artist_problem(params.artist)
         if problem is not None:  # the rest of the entry is still worth editing

@@ -15,6 +15,7 @@ from datetime import datetime
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.widget import Widget
 from textual.widgets import ListItem, ListView, Static
 
 from jaxrap.evaluate.repetition import Loop, detect_loop
@@ -129,7 +130,7 @@ class EntryCard(ListItem):
         offset = 0
         for line, group in zip(lines, rhyme_groups(lines)):
             span = last_word_span(line) if group is not None else None
-            if span is not None:
+            if group is not None and span is not None:
                 style = self.get_component_rich_style(f"entry-card--rhyme-{group % RHYME_COLOURS}")
                 text.stylize(style, offset + span[0], offset + span[1])
             offset += len(line) + 1
@@ -163,7 +164,7 @@ class HistoryView(ListView):
 
     def highlighted_entry(self) -> HistoryEntry | None:
         """The highlighted card's entry, or the newest one."""
-        card = self.highlighted_child
+        card: Widget | None = self.highlighted_child
         if card is None and len(self):
             card = self.children[-1]
         return card.entry if isinstance(card, EntryCard) else None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -141,9 +142,9 @@ class ParamsPanel(VerticalGroup):
 
     def parsed_values(self) -> dict[str, object]:
         """The values of the inputs that parse as their type (others are left out)."""
-        values = {}
+        values: dict[str, object] = {}
         for widget in self.query(Input):  # those mounted so far, while the panel is composed
-            field = _FIELDS_BY_ID[widget.id]
+            field = _FIELDS_BY_ID[str(widget.id)]
             try:
                 values[field.name] = parse_field(field, widget.value)
             except FieldError:
@@ -160,7 +161,9 @@ class ParamsPanel(VerticalGroup):
     def artist(self) -> str | None:
         """The chosen artist (SamplingParams.artist): a known name, or None for no specific one."""
         select = self.artist_select
-        return self._pending_artist if select is None else select.value
+        if select is None:
+            return self._pending_artist
+        return select.value if isinstance(select.value, str) else None  # allow_blank=False: never blank
 
     @artist.setter
     def artist(self, artist: str | None) -> None:
@@ -185,7 +188,7 @@ class ParamsPanel(VerticalGroup):
 
     def sampling_params(self) -> SamplingParams:
         """The panel's values as SamplingParams; a FieldError names the first bad field."""
-        values = {field.name: parse_field(field, self.input_for(field.name).value) for field in FIELDS}
+        values: dict[str, Any] = {field.name: parse_field(field, self.input_for(field.name).value) for field in FIELDS}
         return SamplingParams(**values, artist=self.artist)
 
     def show_params(self, params: SamplingParams) -> None:

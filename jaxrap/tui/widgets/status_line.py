@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from rich.style import Style
 from rich.text import Text
 from textual.reactive import reactive
 from textual.timer import Timer
@@ -47,7 +48,7 @@ class StatusLine(Widget):
 
     def render(self) -> Text:
         label = self.get_component_rich_style("status-line--label")
-        parts: list[tuple[str, object] | str] = [("model ", label), self.model]
+        parts: list[tuple[str, Style] | str] = [("model ", label), self.model]
         parts += [("  step ", label), str(self.step) if self.step is not None else "–"]
         parts += [("  device ", label), self.device or "–", "  "]
         state = self.state
