@@ -167,7 +167,9 @@ def _jitted(graphdef: nnx.GraphDef, config: GPT2Config) -> tuple[Callable, Calla
 
 @dataclasses.dataclass(frozen=True)
 class DecodeModel:
-    """A model ready to decode: weights on device, the (C, V) LM head, and its jitted programs."""
+    """The decoder's device state for a loaded model (``jaxrap.load.LoadedModel`` stays the
+    record of the model itself): weights on device in the compute dtype, the (C, V) LM head,
+    and the jitted programs."""
 
     graphdef: nnx.GraphDef
     config: GPT2Config
