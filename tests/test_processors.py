@@ -145,3 +145,46 @@ def test_sampler_follows_the_distribution_and_never_picks_removed_tokens():
     assert set(np.unique(draws)) <= {0, 2, 3}
     greedy = processors.sample_tokens(logits, keys[0], arrays(temperature=0.0))
     assert int(greedy[0]) == 0
+
+
+# --- precision on accelerators ------------------------------------------------------------
+# A TPU runs a float32 matmul at JAX's default precision as one bfloat16 pass (an NVIDIA GPU
+# as TF32); the sampler's prefix and suffix sums are matmuls, so they must ask for HIGHEST.
+# XLA:CPU computes float32 exactly whatever the precision says, so on CPU the lowered program
+# is what can be checked; the numerical comparisons below run the same way on an accelerator.
+
+
+def _sampler(logits, key, params, context):
+    return processors.sample_tokens(processors.process_logits(logits, context, params), key, params)
+
+
+def test_every_matmul_of_the_sampler_asks_for_highest_precision():
+    params = arrays(temperature=1.0, top_k=100, top_p=0.9, min_p=0.05)
+    with jax.default_matmul_precision("bfloat16"):
+        text = jax.jit(_sampler).lower(random_logits(2.0), jax.random.key(0), params, history(params)).as_text()
+    dots = [line for line in text.splitlines() if "dot_general" in line]
+    assert len(dots) >= 3  # top-p's suffix sums, the draw's block and within-block prefix sums
+    for dot in dots:
+        assert "precision = [HIGHEST, HIGHEST]" in dot, dot
+
+
+@pytest.mark.parametrize("top_p", [0.5, 0.9, 0.99])
+def test_top_p_equals_transformers_under_bfloat16_default_precision(top_p):
+    logits = random_logits(4.0, seed=3)
+    with jax.default_matmul_precision("bfloat16"):
+        ours = apply("apply_top_p", logits, arrays(top_p=top_p))
+    np.testing.assert_array_equal(ours, reference(hf.TopPLogitsWarper(top_p), logits))
+
+
+def test_draw_is_the_exact_inverse_cdf_under_bfloat16_default_precision():
+    """Each draw is the token whose float64 CDF interval holds the same uniform number."""
+    logits = np.random.default_rng(5).standard_normal((1, V)).astype(np.float32) * 2.0
+    params = arrays(temperature=1.0)
+    keys = jax.random.split(jax.random.key(1), 2000)
+    with jax.default_matmul_precision("bfloat16"):
+        draws = np.asarray(jax.jit(jax.vmap(lambda k: processors.sample_tokens(logits, k, params)))(keys))[:, 0]
+    uniforms = np.asarray(jax.vmap(lambda k: jax.random.uniform(k, (1, 1)))(keys), np.float64).reshape(-1)
+    probs = np.exp(logits[0].astype(np.float64) - logits.max())
+    cdf = np.cumsum(probs)
+    expected = np.searchsorted(cdf, uniforms * cdf[-1], side="right")
+    np.testing.assert_array_equal(draws, expected)

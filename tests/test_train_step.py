@@ -174,3 +174,18 @@ def test_bfloat16_compute_keeps_float32_master_weights(deterministic_config, ada
         losses[dtype] = float(metrics["loss"])
     assert np.isfinite(losses["bfloat16"])
     assert losses["bfloat16"] == pytest.approx(losses["float32"], rel=2e-2)
+
+
+def test_loss_gradient_norm_clipping_and_adamw_add_no_matmul():
+    """Only the model's own matmuls run at JAX's default precision (one bfloat16 pass on a TPU,
+    TF32 on recent NVIDIA GPUs): the loss, the gradient norm, clipping and AdamW are reductions
+    and elementwise ops, exact in float32 on every backend. A forward without matmuls (a
+    lookup of (V, V) logits) leaves none in the lowered step."""
+    vocab = 11
+    optimizer, schedule = make_optimizer(OptimConfig(clip_norm=1.0, weight_decay=0.1), 10)
+    step = partial(train_step, forward=lambda p, ids, key: p["logits"][ids], optimizer=optimizer, schedule=schedule)
+    params = {"logits": jnp.zeros((vocab, vocab)), "head": {"kernel": jnp.ones((vocab, 2))}}
+    tokens = np.random.default_rng(0).integers(0, vocab, (1, 2, T + 1)).astype(np.int32)
+    batch = {"input_ids": tokens[..., :-1], "targets": tokens[..., 1:], "loss_mask": np.ones((1, 2, T), np.int32)}
+    text = jax.jit(step).lower(init_state(params, optimizer, seed=0), batch).as_text()
+    assert "dot_general" not in text and "stablehlo.dot" not in text

@@ -273,15 +273,20 @@ def sample_tokens(logits: jax.Array, key: jax.Array, params: SamplingArrays) -> 
 
 def _prefix_sums(x: jax.Array) -> jax.Array:
     """Cumulative sums along the last (short) axis as one matmul: XLA:CPU lowers jnp.cumsum
-    to a log-depth scan that takes longer to compile than the rest of a decode step."""
+    to a log-depth scan that takes longer to compile than the rest of a decode step.
+
+    HIGHEST precision: at the default, a TPU runs a float32 matmul as one bfloat16 pass (an
+    NVIDIA GPU as TF32), which would round every probability to 3 significant digits before
+    summing and move the draw and the top-p cut. XLA:CPU compiles the same program either way.
+    """
     n = x.shape[-1]
-    return x @ jnp.triu(jnp.ones((n, n), x.dtype))
+    return jnp.matmul(x, jnp.triu(jnp.ones((n, n), x.dtype)), precision=jax.lax.Precision.HIGHEST)
 
 
 def _suffix_sums(x: jax.Array) -> jax.Array:
     """out[..., i] = sum of x[..., i:], see _prefix_sums."""
     n = x.shape[-1]
-    return x @ jnp.tril(jnp.ones((n, n), x.dtype))
+    return jnp.matmul(x, jnp.tril(jnp.ones((n, n), x.dtype)), precision=jax.lax.Precision.HIGHEST)
 
 
 def _last_positive(x: jax.Array) -> jax.Array:
