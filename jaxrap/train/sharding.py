@@ -5,16 +5,19 @@ A 2-D mesh over all devices (of all processes) with axes ``("data", "fsdp")``.
 - Batches, shaped (B, T) or with a leading micro-batch axis (A, B, T), are split along B
   over both axes: every device computes on its own rows (with fsdp, FSDP/ZeRO-3 style).
 - Parameters and optimizer state are replicated when ``fsdp == 1``. With ``fsdp > 1`` each
-  leaf is split along its largest dimension that the fsdp axis size divides (the vocab rows of
-  the embedding, the 3C or 4C output columns of a kernel), and replicated when none does; XLA
-  inserts the all-gathers and reduce-scatters. Adam's moments have their parameter's shape,
-  so the same rule shards them alike.
+  leaf of at least ``MIN_SHARDED_SIZE`` elements is split along its largest dimension that the
+  fsdp axis size divides (the vocab rows of the embedding, the 3C or 4C output columns of a
+  kernel), and replicated when none does; XLA inserts the all-gathers and reduce-scatters.
+  Adam's moments have their parameter's shape, so the same rule shards them alike. Smaller
+  leaves (the RNG key, the step and Adam's counts, biases, LayerNorm parameters) stay whole on
+  every device.
 
 Nothing here knows the model: rules look at leaf shapes only.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +31,11 @@ from jaxrap.errors import JaxrapError
 
 AXES = ("data", "fsdp")
 BATCH_AXES = ("data", "fsdp")  # the batch dimension is split over every device
+# Leaves under 4,096 elements (16 KiB of float32) are replicated: the RNG key (2,), scalars,
+# and the biases and LayerNorm parameters of models up to GPT-2 small's width. Splitting them
+# saves a few KiB per device, costs a collective each time a step reads them, and would split
+# the two words of the key (or a (4,) bias) across devices.
+MIN_SHARDED_SIZE = 4096
 
 
 def make_mesh(config: MeshConfig, devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -55,8 +63,9 @@ def batch_sharding(mesh: Mesh, leading_axes: int = 0) -> NamedSharding:
 
 
 def leaf_spec(shape: tuple[int, ...], fsdp: int) -> P:
-    """Split the largest dimension that ``fsdp`` divides over the fsdp axis; else replicate."""
-    if fsdp == 1:
+    """Split the largest dimension that ``fsdp`` divides over the fsdp axis; replicate a leaf
+    under MIN_SHARDED_SIZE elements, or one that no dimension of divides."""
+    if fsdp == 1 or math.prod(shape) < MIN_SHARDED_SIZE:
         return P()
     candidates = [(size, dim) for dim, size in enumerate(shape) if size % fsdp == 0]
     if not candidates:
