@@ -230,6 +230,17 @@ def test_growing_keeps_old_rows_and_refuses_to_shrink():
         grow_token_embeddings(params, 3, [], seed=0)
 
 
+def test_an_untied_head_grows_its_columns_like_the_embedding_rows():
+    wte = np.arange(12, dtype=np.float32).reshape(4, 3)
+    params = {"wte": {"embedding": wte}, "lm_head": {"kernel": -wte.T}}  # head (C, V)
+    grown = grow_token_embeddings(params, 6, [4, 5], seed=0)
+    head = grown["lm_head"]["kernel"]
+    assert head.shape == (3, 6)
+    np.testing.assert_array_equal(head[:, :4], -wte.T)
+    np.testing.assert_allclose(head[:, 4:].T, [[-4.5, -5.5, -6.5]] * 2, atol=NOISE_SCALE * 4 * 6)
+    assert np.abs(head[:, 4] - head[:, 5]).max() > 0  # distinct from the start, as the rows
+
+
 # --- the real corpus ---------------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu_
 class GPT2Config:
     """GPT-2 shape and regularisation; defaults are GPT-2 small (124M), as in transformers."""
 
-    vocab_size: int = 50257  # rows of the token embedding, tied with the LM head
+    vocab_size: int = 50257  # rows of the token embedding, outputs of the LM head
     n_positions: int = 1024  # longest context (rows of the learned position embedding)
     n_embd: int = 768  # width of the residual stream
     n_layer: int = 12  # transformer blocks
@@ -42,6 +42,7 @@ class GPT2Config:
     bos_token_id: int | None = 50256
     eos_token_id: int | None = 50256
     pad_token_id: int | None = None
+    tie_word_embeddings: bool = True  # the LM head is the token embedding (GPT-2); false: its own matrix
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
@@ -60,6 +61,8 @@ class GPT2Config:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise JaxrapError(f"GPT-2 config: {name} must be in [0, 1), got {value!r}")
+        if not isinstance(self.tie_word_embeddings, bool):
+            raise JaxrapError(f"GPT-2 config: tie_word_embeddings must be true or false, got {self.tie_word_embeddings!r}")
 
     @property
     def head_dim(self) -> int:
@@ -70,18 +73,21 @@ class GPT2Config:
         return self.n_inner if self.n_inner is not None else 4 * self.n_embd
 
     def num_params(self) -> int:
-        """Parameter count with the LM head tied to the token embedding."""
+        """Parameter count; an untied LM head adds its own (C, V) matrix."""
         d, inner = self.n_embd, self.inner_dim
         block = 2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * inner + inner) + (inner * d + d)
-        return self.vocab_size * d + self.n_positions * d + self.n_layer * block + 2 * d
+        head = 0 if self.tie_word_embeddings else self.vocab_size * d
+        return self.vocab_size * d + self.n_positions * d + self.n_layer * block + 2 * d + head
 
     def flops_per_token(self, seq_len: int) -> float:
         """Training FLOPs per token, forward and backward (PaLM, appendix B): 6N + 12 L d T.
 
         N counts every matmul weight; the tied token embedding counts once, as the LM head's
-        matmul; the position embedding is a lookup and does not count.
+        matmul; the position embedding (and an untied token embedding) is a lookup and does not
+        count.
         """
-        matmul_params = self.num_params() - self.n_positions * self.n_embd
+        lookups = self.n_positions if self.tie_word_embeddings else self.n_positions + self.vocab_size
+        matmul_params = self.num_params() - lookups * self.n_embd
         return 6.0 * matmul_params + 12.0 * self.n_layer * self.n_embd * seq_len
 
     def replace(self, **changes: Any) -> GPT2Config:
@@ -125,7 +131,6 @@ class GPT2Config:
             "architectures": ["GPT2LMHeadModel"],
             "model_type": "gpt2",
             **dataclasses.asdict(self),
-            "tie_word_embeddings": True,
         }
 
     @classmethod

@@ -178,7 +178,8 @@ class Block(nnx.Module):
 
 
 class GPT2(nnx.Module):
-    """GPT2LMHeadModel: token + learned position embeddings, pre-LN blocks, tied LM head."""
+    """GPT2LMHeadModel: token + learned position embeddings, pre-LN blocks, an LM head tied to
+    the token embedding, or its own ``lm_head`` kernel (C, V) when the config unties them."""
 
     def __init__(self, config: GPT2Config, *, dtype: Any = jnp.float32, rngs: nnx.Rngs):
         init = nnx.initializers.normal(config.initializer_range)
@@ -187,6 +188,9 @@ class GPT2(nnx.Module):
         self.drop = nnx.Dropout(config.embd_pdrop)
         self.h = nnx.List([Block(config, i, dtype=dtype, rngs=rngs) for i in range(config.n_layer)])
         self.ln_f = _layer_norm(config, rngs)
+        self.lm_head = None if config.tie_word_embeddings else nnx.Linear(
+            config.n_embd, config.vocab_size, use_bias=False, dtype=dtype, kernel_init=init, rngs=rngs
+        )
 
     def __call__(
         self,
@@ -205,13 +209,13 @@ class GPT2(nnx.Module):
             cache=cache,
             dropout_key=dropout_key,
         )
-        return self.lm_head(hidden), cache
+        return self.logits(hidden), cache
 
     def hidden_states(
         self, input_ids, *, attention_mask=None, positions=None, cache=None, dropout_key=None
     ) -> tuple[jax.Array, KVCache | None]:
         """Final-LayerNorm hidden states (B, T, C): callers that need only some positions'
-        logits (the sampler wants the last one) apply ``lm_head`` to those alone."""
+        logits (the sampler wants the last one) apply ``logits`` to those alone."""
         B, T = input_ids.shape
         valid = jnp.ones((B, T), bool) if attention_mask is None else attention_mask.astype(bool)
         index = jnp.zeros((), jnp.int32) if cache is None else cache.index
@@ -240,9 +244,10 @@ class GPT2(nnx.Module):
             cache = KVCache(keys=tuple(keys), values=tuple(values), mask=key_valid, index=index + T)
         return self.ln_f(x), cache
 
-    def lm_head(self, hidden: jax.Array) -> jax.Array:
-        """Tied LM head: hidden (..., C) @ wte^T -> logits (..., V), float32."""
-        return self.wte.attend(hidden).astype(jnp.float32)
+    def logits(self, hidden: jax.Array) -> jax.Array:
+        """LM head: hidden (..., C) @ wte^T (tied) or @ lm_head kernel -> logits (..., V), float32."""
+        logits = self.wte.attend(hidden) if self.lm_head is None else self.lm_head(hidden)
+        return logits.astype(jnp.float32)
 
 
 def build(config: GPT2Config, *, seed: int = 0, dtype: Any = jnp.float32) -> tuple[nnx.GraphDef, Params]:

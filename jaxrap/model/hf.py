@@ -3,7 +3,9 @@
 Reads ``config.json`` with ``model.safetensors`` (single or sharded), ``flax_model.msgpack``
 (the layout of transformers' former Flax GPT-2), or ``pytorch_model.bin`` when torch is
 installed; writes ``config.json`` + ``model.safetensors`` (+ tokenizer files). Every tensor's
-shape is checked as it is copied, and a mismatch names the tensor.
+shape is checked as it is copied, and a mismatch names the tensor. A config with
+``tie_word_embeddings: false`` has its own LM head, ``lm_head.weight``, read and written; a
+tied one (GPT-2's) has none, as transformers saves it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ _HUB_PATTERNS = ["config.json", "*.safetensors", "model.safetensors.index.json",
                  "pytorch_model.bin", "tokenizer*", "vocab.json", "merges.txt", "special_tokens_map.json",
                  "generation_config.json"]
 # Buffers older GPT-2 checkpoints carry (causal-mask constants), not weights.
-_IGNORED = re.compile(r"(^|\.)attn\.(bias|masked_bias)$|^lm_head\.weight$")
+_IGNORED = re.compile(r"(^|\.)attn\.(bias|masked_bias)$")
+# torch.nn.Linear weights, stored (out, in); our kernels, like GPT-2's Conv1D weights, are (in, out).
+_LINEAR_WEIGHTS = ("lm_head.weight",)
 
 
 def resolve_model_dir(name_or_path: str | Path) -> Path:
@@ -53,11 +57,12 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
 
 
 def hf_name(path: tuple) -> str:
-    """Our params path ('h', 3, 'attn', 'c_attn', 'kernel') -> 'transformer.h.3.attn.c_attn.weight'."""
+    """Our params path ('h', 3, 'attn', 'c_attn', 'kernel') -> 'transformer.h.3.attn.c_attn.weight';
+    an untied head's ('lm_head', 'kernel') -> 'lm_head.weight', outside the transformer."""
     *modules, leaf = (str(p) for p in path)
     if leaf in ("kernel", "embedding", "scale"):
         leaf = "weight"
-    return ".".join(["transformer", *modules, leaf])
+    return ".".join([*([] if modules[:1] == ["lm_head"] else ["transformer"]), *modules, leaf])
 
 
 def load_config(model_dir: str | Path) -> GPT2Config:
@@ -88,14 +93,13 @@ def _fill(template: Any, tensors: dict[str, np.ndarray], source: str, path: tupl
         return {key: _fill(value, tensors, source, (*path, key)) for key, value in template.items()}
     name = hf_name(path)
     if name not in tensors:
-        raise JaxrapError(f"{source}: checkpoint has no tensor {name} (is it a GPT-2 LM checkpoint?)")
+        untied = " (config.json sets tie_word_embeddings: false)" if name in _LINEAR_WEIGHTS else ""
+        raise JaxrapError(f"{source}: checkpoint has no tensor {name}{untied} (is it a GPT-2 LM checkpoint?)")
     array = tensors[name]
-    if tuple(array.shape) != tuple(template.shape):
-        raise JaxrapError(
-            f"{source}: tensor {name} has shape {tuple(array.shape)}, but config.json implies"
-            f" {tuple(template.shape)}"
-        )
-    return np.asarray(array, dtype=np.float32)
+    expected = tuple(template.shape)[::-1] if name in _LINEAR_WEIGHTS else tuple(template.shape)
+    if tuple(array.shape) != expected:
+        raise JaxrapError(f"{source}: tensor {name} has shape {tuple(array.shape)}, but config.json implies {expected}")
+    return np.asarray(array.T if name in _LINEAR_WEIGHTS else array, dtype=np.float32)
 
 
 def _read_hf_tensors(model_dir: Path) -> dict[str, np.ndarray]:
@@ -155,7 +159,9 @@ def _read_flax_msgpack(file: Path) -> dict[str, np.ndarray]:
             return
         array = np.asarray(node, dtype=np.float32)
         if path[-1] == "kernel":
-            array = array.T  # transformers' FlaxConv1D kernel is (out, in); PyTorch's is (in, out)
+            # FlaxConv1D kernels are (out, in) where PyTorch's Conv1D is (in, out); the LM head's
+            # nn.Dense kernel is (in, out) where nn.Linear is (out, in): both transpose.
+            array = array.T
         tensors[hf_name(path[1:] if path[0] == "transformer" else path)] = array
 
     walk(tree, ())
@@ -184,12 +190,18 @@ def save_pretrained(
     import jax
     from safetensors.numpy import save_file
 
+    if ("lm_head" in params) == config.tie_word_embeddings:
+        raise JaxrapError(
+            f"params {'with' if 'lm_head' in params else 'without'} an lm_head do not match"
+            f" tie_word_embeddings: {str(config.tie_word_embeddings).lower()}"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tensors = {
-        hf_name(tuple(key.key for key in path)): np.ascontiguousarray(jax.device_get(leaf), dtype=np.float32)
-        for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]
-    }
+    tensors = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        name = hf_name(tuple(key.key for key in path))
+        array = np.asarray(jax.device_get(leaf), dtype=np.float32)
+        tensors[name] = np.ascontiguousarray(array.T if name in _LINEAR_WEIGHTS else array)
     save_file(dict(sorted(tensors.items())), out / "model.safetensors", metadata={"format": "pt"})
     (out / "config.json").write_text(json.dumps(config.to_hf_dict(), indent=2, sort_keys=True) + "\n")
     if tokenizer is not None:

@@ -61,14 +61,17 @@ def prompt_bucket(length: int, cache_length: int) -> int:
 
 
 def lm_head_kernel(params: gpt2.Params) -> jax.Array:
-    """The tied LM head as a (C, V) matrix. ``GPT2.lm_head`` multiplies by the transposed
-    (V, C) embedding, which XLA:CPU copies at every call (154 MB for GPT-2 small, more than
-    the matmul reads); decoding transposes it once."""
+    """The LM head as a (C, V) matrix: an untied head's own kernel, else the embedding
+    transposed. ``GPT2.logits`` multiplies by the transposed (V, C) embedding, which XLA:CPU
+    copies at every call (154 MB for GPT-2 small, more than the matmul reads); decoding
+    transposes it once."""
+    if "lm_head" in params:
+        return jnp.asarray(params["lm_head"]["kernel"])
     return jnp.asarray(params["wte"]["embedding"]).T.copy()
 
 
 def _lm_head(hidden: jax.Array, head: jax.Array) -> jax.Array:
-    """(B, C) final hidden states -> (B, V) float32 logits, as ``GPT2.lm_head`` computes them."""
+    """(B, C) final hidden states -> (B, V) float32 logits, as ``GPT2.logits`` computes them."""
     return (hidden.astype(head.dtype) @ head).astype(jnp.float32)
 
 

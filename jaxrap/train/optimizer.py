@@ -6,7 +6,8 @@ identity). The token and position embeddings are not decayed either: decoupled d
 shrinks every row at every step while only the rows of tokens in the batch get gradient, so
 the rows of rare tokens would drift towards zero. With the LM head tied to the token
 embedding, that erodes exactly the pretrained knowledge a fine-tune on a small corpus (many
-of BelGPT-2's 50k tokens never occur in rap lyrics) should keep.
+of BelGPT-2's 50k tokens never occur in rap lyrics) should keep. An untied LM head's
+``lm_head`` kernel is a matmul kernel like any other, and is decayed.
 """
 
 from __future__ import annotations
