@@ -129,7 +129,7 @@ def clean_lyrics(text: str, options: CleanOptions = CleanOptions()) -> str:
             continue
         if not bar:
             out.append("")
-        elif not (_BOILERPLATE_LINE.search(bar) or _LONE_NUMBER.match(bar) or not _HAS_WORD.search(bar)):
+        elif _is_bar(bar):
             out.append(bar)
     cleaned = _join_stanzas(out)
     return cleaned.lower() if options.lowercase else cleaned
@@ -156,10 +156,27 @@ def _split_marker(line: str) -> tuple[str | None, bool, str | None]:
     return None, False, line
 
 
+def _is_bar(line: str) -> bool:
+    """A non-empty line without markers is a bar unless it is boilerplate, a number or wordless."""
+    return not (_BOILERPLATE_LINE.search(line) or _LONE_NUMBER.match(line) or not _HAS_WORD.search(line))
+
+
 def _drop_page_header(lines: list[str]) -> list[str]:
-    non_empty = [i for i, line in enumerate(lines) if line][:_GENIUS_HEADER_SPAN]
-    ends = [i for i in non_empty if _GENIUS_HEADER_END.search(lines[i])]
-    return lines[ends[-1] + 1:] if ends else lines
+    """The lines after the page header: up to the last line ending in "Lyrics" or "Read More"
+    among the first _GENIUS_HEADER_SPAN lines that hold a bar or such an ending. Lines cleaning
+    drops anyway (numbers, section headers) do not count, and the window moves past each cut,
+    so the cleaned text holds no header for a second cleaning to cut."""
+    while True:
+        window = [i for i, line in enumerate(lines) if _GENIUS_HEADER_END.search(line) or _holds_bar(line)]
+        ends = [i for i in window[:_GENIUS_HEADER_SPAN] if _GENIUS_HEADER_END.search(lines[i])]
+        if not ends:
+            return lines
+        lines = lines[ends[-1] + 1:]
+
+
+def _holds_bar(line: str) -> bool:
+    rest = _split_marker(line)[2]
+    return bool(rest) and _is_bar(rest)
 
 
 def _drop_embed_tail(lines: list[str]) -> list[str]:
