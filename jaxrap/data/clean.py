@@ -114,8 +114,8 @@ def clean_lyrics(text: str, options: CleanOptions = CleanOptions()) -> str:
         pieces = [_SPACES.sub(" ", piece).strip() for piece in line.split(_REMOVED)]
         # What surrounded cut-out furniture stays, each piece on its own line; no blank line.
         lines.extend(pieces if len(pieces) == 1 else [piece for piece in pieces if piece])
-    lines = _drop_page_header(lines)
-    lines = _drop_embed_tail(lines)
+    # The tail first: cutting it can leave a line ending in "Lyrics", which the header search sees.
+    lines = _drop_page_header(_drop_embed_tail(lines))
 
     out: list[str] = []  # bars, "" for a stanza break, "[...]" markers
     for line in lines:
@@ -180,11 +180,18 @@ def _holds_bar(line: str) -> bool:
 
 
 def _drop_embed_tail(lines: list[str]) -> list[str]:
-    non_empty = [i for i, line in enumerate(lines) if line]
-    if non_empty:
-        last = non_empty[-1]
-        lines = [*lines[:last], _EMBED_TAIL.sub("", lines[last])]
-    return lines
+    """The lines with the "…Embed" tail cut from the last one that holds a bar (lines cleaning
+    drops anyway do not count), again while the new last one has one: cleaned text ends with
+    no tail for a second cleaning to cut."""
+    while True:
+        holding = [i for i, line in enumerate(lines) if _holds_bar(line)]
+        if not holding:
+            return lines
+        last = holding[-1]
+        trimmed = _EMBED_TAIL.sub("", lines[last])
+        if trimmed == lines[last]:
+            return lines
+        lines = [*lines[:last], trimmed, *lines[last + 1:]]
 
 
 def _join_stanzas(lines: list[str]) -> str:
