@@ -93,9 +93,11 @@ _MARKER_LINE = re.compile(r"^\[[^\]]*\]$")
 def normalize_characters(text: str) -> str:
     """Encoding repairs, NFC, one spelling for apostrophes/quotes/spaces (see module doc)."""
     text = _C1_CONTROLS.sub(_cp1252_character, text)
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", text)  # first: it turns some characters into mapped ones (U+1FFD -> ´)
     text = _GUILLEMET_SPACES.sub(lambda m: m.group(1) or m.group(2), text)
     text = text.translate(_CHARACTER_MAP)
+    # Again: a removed character (the soft hyphen of e\u00ad\u0301) can leave a pair to compose.
+    text = unicodedata.normalize("NFC", text)
     return _DOUBLED_APOSTROPHE.sub("'", text)
 
 
