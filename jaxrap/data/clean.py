@@ -121,20 +121,33 @@ def clean_lyrics(text: str, options: CleanOptions = CleanOptions()) -> str:
 
     out: list[str] = []  # bars, "" for a stanza break, "[...]" markers
     for line in lines:
-        marker, starts_stanza, bar = _split_marker(line)
-        if marker is not None:
+        markers, bar = _split_markers(line)
+        for marker, starts_stanza in markers:
             if starts_stanza:
                 out.append("")
             if options.keep_headers:
                 out.append(f"[{marker}]")
-        if bar is None:
-            continue
-        if not bar:
+        if bar == "":
             out.append("")
-        elif _is_bar(bar):
+        elif bar is not None and _is_bar(bar):
             out.append(bar)
     cleaned = _join_stanzas(out)
     return cleaned.lower() if options.lowercase else cleaned
+
+
+def _split_markers(line: str) -> tuple[list[tuple[str, bool]], str | None]:
+    """The markers a line starts with, as (text, whether it starts a stanza), and the bar left
+    after them: "" for a blank line, None for none. A header glued to a bar can hide another
+    marker ("[Intro] (x2)", "[A] [B]"), which a second cleaning would find."""
+    markers: list[tuple[str, bool]] = []
+    bar: str | None = line
+    while bar:
+        marker, starts_stanza, rest = _split_marker(bar)
+        if marker is None:
+            break
+        markers.append((marker, starts_stanza))
+        bar = rest
+    return markers, bar
 
 
 def _split_marker(line: str) -> tuple[str | None, bool, str | None]:
@@ -177,8 +190,8 @@ def _drop_page_header(lines: list[str]) -> list[str]:
 
 
 def _holds_bar(line: str) -> bool:
-    rest = _split_marker(line)[2]
-    return bool(rest) and _is_bar(rest)
+    bar = _split_markers(line)[1]
+    return _is_bar(bar) if bar else False
 
 
 def _drop_embed_tail(lines: list[str]) -> list[str]:
