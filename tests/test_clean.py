@@ -31,7 +31,7 @@ def test_section_headers_are_removed_and_end_a_stanza(header):
 def test_headers_kept_as_uniform_markers_with_the_option():
     raw = "[Intro : MC Inventé]\nYo yo\n{Refrain} :\nOn tient la ville\n(x2)\n*rires*\nRefrain (x2) :\nEncore"
     assert clean_lyrics(raw, KEEP) == (
-        "[Intro : MC Inventé]\nYo yo\n\n[Refrain]\nOn tient la ville\n[x2]\n[rires]\n\n[Refrain (x2)]\nEncore"
+        "[Intro : MC Inventé]\nYo yo\n\n[Refrain]\nOn tient la ville\n[x2]\n[*rires*]\n\n[Refrain (x2)]\nEncore"
     )
     assert bars(clean_lyrics(raw, KEEP)) == ["Yo yo", "On tient la ville", "Encore"]
 

@@ -4,7 +4,8 @@ What a cleaned song looks like: one bar per line, stanzas separated by exactly o
 line, no leading/trailing blank lines, no trailing newline. Genius section headers
 (``[Couplet 1 : X]``, ``[Refrain]``, ``{Refrain} :``), repeat marks (``(x2)``) and stage
 directions (``*rires*``) are not bars: they are removed (they still end a stanza), or kept
-as uniform ``[...]`` marker lines with ``keep_headers``.
+as uniform ``[...]`` marker lines with ``keep_headers`` (a stage direction as ``[*rires*]``).
+Cleaning is idempotent: cleaned text, cleaned again with the same options, is unchanged.
 
 Characters are normalised so that one sound is one spelling for the tokenizer:
 - C1 control characters (U+0080-U+009F) are Windows-1252 bytes that were decoded as
@@ -85,7 +86,7 @@ _SECTION_LABEL = re.compile(
     re.IGNORECASE,
 )
 _PARENTHESISED = re.compile(r"^\([^()]*\)$")
-_STAGE_DIRECTION = re.compile(r"^\*([^*]+)\*$")
+_STAGE_DIRECTION = re.compile(r"^\*([^*]+)\*$|^\[\*([^*]+)\*\]$")  # *rires*, or kept as a marker: [*rires*]
 _HAS_WORD = re.compile(r"\w")
 _MARKER_LINE = re.compile(r"^\[[^\]]*\]$")
 
@@ -158,17 +159,25 @@ def _split_marker(line: str) -> tuple[str | None, bool, str | None]:
         return "x" + re.sub(r"\D", "", match.group(1)), False, None
     match = _STAGE_DIRECTION.match(line)
     if match:
-        return " ".join(match.group(1).split()), False, None
+        # Kept with its asterisks, so that a second cleaning reads it as a stage direction, not
+        # as a section header that would open a stanza; a direction of brackets alone is noise.
+        direction = _marker_text(match.group(1) or match.group(2))
+        return (f"*{direction}*", False, None) if direction else (None, False, line)
     match = _HEADER_LINE.match(line)
     if match:
-        return " ".join(match.group(1).split()), True, None
+        return _marker_text(match.group(1)), True, None
     if _SECTION_LABEL.match(line):
         label = line[1:-1] if _PARENTHESISED.match(line) else line
-        return " ".join(label.rstrip(" :-").split()), True, None
+        return _marker_text(label.rstrip(" :-")), True, None
     match = _HEADER_THEN_BAR.match(line)
     if match:
-        return " ".join(match.group(1).split()), True, match.group(2)
+        return _marker_text(match.group(1)), True, match.group(2)
     return None, False, line
+
+
+def _marker_text(text: str) -> str:
+    """A marker's text on one line, without brackets or braces (kept, it reads back as the same marker)."""
+    return " ".join(re.sub(r"[\[\]{}]", " ", text).split())
 
 
 def _is_bar(line: str) -> bool:
