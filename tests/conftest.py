@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 # Tests must never reach the network; HF libraries honour these.
@@ -17,6 +18,12 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4".strip()
 
 REAL_CORPUS_ENV = "JAXRAP_LYRICS_CSV"
+
+# Property tests (Hypothesis) draw the same examples on every run and machine (derandomize), keep
+# no example database, and have no per-example deadline: on a busy 2-core CPU a deadline only
+# makes them flaky. Each test sets max_examples to stay within a few seconds.
+hypothesis.settings.register_profile("jaxrap", derandomize=True, database=None, deadline=None)
+hypothesis.settings.load_profile("jaxrap")
 
 
 @pytest.fixture(scope="session")

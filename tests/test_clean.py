@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
 from jaxrap.data.clean import CleanOptions, bars, clean_field, clean_lyrics, normalize_characters
 
@@ -110,3 +111,52 @@ def test_a_song_of_only_boilerplate_cleans_to_nothing():
 
 def test_clean_field_puts_titles_on_one_normalised_line():
     assert clean_field("  L\u2019aube\u00a0 (Remix)\n") == "L'aube (Remix)"
+
+
+# --- properties (Hypothesis): any string a scraped page or a user's file can hold ----------
+
+# What the cleaner acts on (accents, the quotes, apostrophes and spaces it rewrites, mojibake
+# bytes, combining marks, brackets, newlines), mixed with any other character.
+_TRICKY = "aeé e\u0301ÉœŒ'’‘´«»“”…\u00a0\u202f\u200b\u00ad\ufeff\x9c\x92\x81\r\t\n [](){}*:-x×0123456789"
+_LINES = ["[Refrain]", "[Couplet 1 : X]", "{Refrain} :", "Refrain :", "(Couplet 2)", "(x2)", "*rires*", "x3",
+          "[Intro] Yo", "You might also like", "12 Contributors", "Titre Lyrics", "42Embed", "...", "3", ""]
+_characters = st.one_of(st.sampled_from(_TRICKY), st.characters())
+_piece = st.one_of(st.sampled_from(_LINES), st.text(_characters, max_size=20))
+_line = st.lists(_piece, min_size=1, max_size=3).map(" ".join)  # "[Intro] (x2)", "bar Lyrics", ...
+lyrics_text = st.one_of(st.text(_characters, max_size=200), st.lists(_line, max_size=12).map("\n".join))
+clean_options = st.builds(CleanOptions, keep_headers=st.booleans(), lowercase=st.booleans())
+
+
+@settings(max_examples=400)
+@given(lyrics_text, clean_options)
+@example("e\u00ad\u0301té", CleanOptions())  # was left in NFD
+def test_any_text_cleans_to_the_documented_shape(text, options):
+    cleaned = clean_lyrics(text, options)
+    lines = cleaned.split("\n")
+    assert not cleaned.startswith("\n") and not cleaned.endswith("\n") and "\n\n\n" not in cleaned
+    assert all(line == line.strip() and "  " not in line for line in lines)
+    assert not set(cleaned) & set("\r’‘´«»“”…\u00a0\u202f\u200b\u00ad\ufeff\x9c\x92")
+    assert cleaned == unicodedata.normalize("NFC", cleaned)
+
+
+@settings(max_examples=400)
+@given(lyrics_text, clean_options)
+# What the properties found (each fixed in its own commit):
+@example("0\n0\n0\n0\n0\n0\n0\n0\nLyrics", CleanOptions())  # header window counted dropped lines
+@example("Embed\n0", CleanOptions())  # Embed tail looked at a dropped line
+@example("a\nfoo Lyrics 2Embed", CleanOptions())  # cutting the tail exposed a header
+@example("e\u00ad\u0301té", CleanOptions())  # a removed soft hyphen left NFD
+@example("[][0]", CleanOptions())  # a header glued to another header
+@example("*[*", KEEP)  # brackets inside a kept marker
+@example("bar\n*rires*\nbar", KEEP)  # a kept stage direction read back as a header
+def test_cleaning_is_idempotent(text, options):
+    cleaned = clean_lyrics(text, options)
+    assert clean_lyrics(cleaned, options) == cleaned
+
+
+@settings(max_examples=200)
+@given(st.text(_characters, max_size=60))
+def test_clean_field_is_one_stripped_line_and_idempotent(value):
+    field = clean_field(value)
+    assert "\n" not in field and field == field.strip() and "  " not in field
+    assert clean_field(field) == field
