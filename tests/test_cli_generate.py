@@ -81,6 +81,7 @@ def test_without_a_seed_the_drawn_one_is_on_stderr(tiny_lyrics_model_dir, capsys
     (["--stop", ""], "stop strings must not be empty"),
     (["--dtype", "float16"], "dtype must be one of float32, bfloat16"),
     (["--prompt-file", "/no/such/prompt.txt"], "cannot read the prompt"),
+    (["--prompt", "J\udcffe"], "not valid Unicode: '\\udcff' at position 1"),  # the byte 0xff in argv (was a TypeError)
 ])
 def test_bad_values_are_clear_errors(tiny_lyrics_model_dir, capsys, flags, message):
     assert generate(tiny_lyrics_model_dir, *flags) == 2

@@ -50,8 +50,10 @@ def read_prompt(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from jaxrap.data.tokenizer import require_unicode
+
     params = sampling_params(args)
-    prompt = read_prompt(args)
+    prompt = require_unicode(read_prompt(args))  # before any output: undecodable argv bytes
 
     from jaxrap.compile_cache import enable_compilation_cache
     from jaxrap.sample.generator import Generator

@@ -72,12 +72,28 @@ def load_tokenizer(name_or_dir: str | Path) -> PreTrainedTokenizerFast:
     return tokenizer
 
 
+def require_unicode(text: str) -> str:
+    """``text`` itself when it is valid Unicode (UTF-8 can encode it), else a JaxrapError naming
+    the first lone surrogate: what Python makes of undecodable bytes in a command-line argument,
+    which tokenizers refuse with a TypeError."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise JaxrapError(
+            f"text is not valid Unicode: {text[error.start]!r} at position {error.start} (bytes that are"
+            " not UTF-8?); pass UTF-8 text"
+        ) from None
+    return text
+
+
 def encode_texts(tokenizer: PreTrainedTokenizerFast, texts: Sequence[str]) -> list[list[int]]:
     """Token ids of each text, in one batched call; no bos/eos added.
 
     Text that happens to spell a special token (``<|endoftext|>``) is encoded as plain text:
-    lyrics are data, never control tokens.
+    lyrics are data, never control tokens. Text that is not valid Unicode is refused
+    (``require_unicode``).
     """
+    texts = [require_unicode(text) for text in texts]
     encoded = tokenizer(
         list(texts), add_special_tokens=False, split_special_tokens=True,
         return_attention_mask=False, verbose=False,  # verbose=False: songs may exceed model_max_length

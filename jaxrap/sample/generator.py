@@ -102,10 +102,10 @@ class Generator:
         """Token ids of ``text`` alone: as the tokenizer encodes it for a plain Hugging Face
         model, as training tokenized lyrics for a jaxrap model (text that spells a control
         token stays text)."""
-        if self.song_prompt is None:
-            return self.tokenizer(text)["input_ids"]
-        from jaxrap.data.tokenizer import encode_texts
+        from jaxrap.data.tokenizer import encode_texts, require_unicode
 
+        if self.song_prompt is None:
+            return self.tokenizer(require_unicode(text))["input_ids"]
         return encode_texts(self.tokenizer, [text])[0]
 
     def stream(
