@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 import transformers
+from hypothesis import given, settings, strategies as st
 from tokenizers import Tokenizer
 
 from jaxrap.cli import main
@@ -129,3 +130,27 @@ def test_real_corpus_round_trips_and_tokenizes_in_seconds(real_corpus_dir, tmp_p
     assert train.num_songs == len(corpus["train"]) and train.tokens.dtype == np.uint16
     blocks = pack_blocks(train, 1024)
     assert sum(int(batch["loss_mask"].sum()) for batch in EvalBatches(blocks, 16)) == train.num_tokens
+
+
+# --- properties (Hypothesis) ---------------------------------------------------------------
+
+# Any Unicode text: emojis, accents (composed and combining), control characters, spelled-out
+# special tokens and lone surrogates (what Python makes of undecodable bytes in argv).
+_PIECES = ["\r\n", "\x00", "é", "e\u0301", "’", "🔥", "👩🏽‍🎤", " ?", "<|endoftext|>", "<|pad|>", "\udcff"]
+any_text = st.lists(st.one_of(st.text(st.characters(exclude_categories=()), max_size=20), st.sampled_from(_PIECES)),
+                    max_size=6).map("".join)
+
+
+@settings(max_examples=300)
+@given(any_text)
+def test_any_text_round_trips_or_is_refused(trained, text):
+    """decode(encode(x)) == x for every text UTF-8 can hold; a JaxrapError for the others."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        with pytest.raises(JaxrapError, match="not valid Unicode"):
+            encode_texts(trained, [text])
+        return
+    (ids,) = encode_texts(trained, [text])
+    assert trained.decode(ids) == text
+    assert trained.eos_token_id not in ids and trained.pad_token_id not in ids
