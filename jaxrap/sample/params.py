@@ -49,8 +49,8 @@ class SamplingParams:
     artist: str | None = None  # condition on this artist (models trained with artist tokens); None: unknown
 
     def __post_init__(self) -> None:
-        if isinstance(self.stop, str) or not all(isinstance(s, str) for s in self.stop):
-            raise FieldError("stop", f"stop must be a sequence of strings, got {self.stop!r}")
+        if not isinstance(self.stop, (list, tuple)) or not all(isinstance(s, str) for s in self.stop):
+            raise FieldError("stop", f"stop must be a list or tuple of strings, got {self.stop!r}")
         object.__setattr__(self, "stop", tuple(self.stop))
         _check_int(self, "max_new_tokens", minimum=1)
         _check_int(self, "min_new_tokens", minimum=0)
