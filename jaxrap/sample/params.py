@@ -16,7 +16,6 @@ Change the defaults here only: the CLI flags and the terminal UI's panel read th
 from __future__ import annotations
 
 import dataclasses
-import math
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,6 +24,8 @@ from jaxrap.errors import FieldError
 
 MAX_SEED = 2**32  # seeds are uint32: they become a traced PRNG key inside the jitted prefill
 MAX_SAMPLES = 64  # samples of one prompt decode as one batch; more would not fit a CPU's cache
+MAX_INT32 = 2**31 - 1  # counts reach the jitted sampler as int32 (processors.SamplingArrays)
+MAX_FLOAT32 = 3.4028234663852886e38  # and numbers as float32, where a larger one would be inf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,12 +99,12 @@ def params_from_record(record: Mapping[str, Any]) -> SamplingParams:
     return SamplingParams(**values)
 
 
-def _check_int(params: SamplingParams, name: str, minimum: int, maximum: int | None = None) -> None:
+def _check_int(params: SamplingParams, name: str, minimum: int, maximum: int = MAX_INT32) -> None:
     value = getattr(params, name)
     if isinstance(value, bool) or not isinstance(value, int):
         raise FieldError(name, f"{name} must be an integer, got {value!r}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+    if not minimum <= value <= maximum:
+        bound = f">= {minimum}" if value < minimum and maximum == MAX_INT32 else f"in [{minimum}, {maximum}]"
         raise FieldError(name, f"{name} must be {bound}, got {value}")
 
 
@@ -111,5 +112,7 @@ def _check_float(params: SamplingParams, name: str, valid: Callable[[float], boo
     value = getattr(params, name)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise FieldError(name, f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value) or not valid(value):
+    if not -MAX_FLOAT32 <= value <= MAX_FLOAT32:  # NaN and inf too; an int of any size compares exactly
+        raise FieldError(name, f"{name} must be a finite number, got {value}")
+    if not valid(value):
         raise FieldError(name, f"{name} {rule}, got {value}")
