@@ -8,6 +8,7 @@ RUN/
   checkpoints/<step>/  Orbax checkpoints: params, train_state, meta (see jaxrap.checkpoint)
   metrics.jsonl        one JSON record per logged step
   tensorboard/         TensorBoard event files
+  train.lock           held by the `jaxrap train` writing the run (jaxrap.train.run_lock)
 ```
 
 ``generate``, ``eval``, ``export`` and the terminal UI load runs with ``load_run_model``, as a
@@ -37,6 +38,7 @@ TOKENIZER_DIR = "tokenizer"
 CHECKPOINTS_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
+LOCK_FILE = "train.lock"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ class RunDir:
     @property
     def tensorboard_dir(self) -> Path:
         return self.path / TENSORBOARD_DIR
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / LOCK_FILE
 
     def has_checkpoints(self) -> bool:
         """A finalized step directory exists (Orbax names them by the step number)."""

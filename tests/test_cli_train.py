@@ -38,6 +38,19 @@ def test_bad_config_values_exit_2_with_the_key_named(overrides, message, tmp_pat
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
+def test_a_mesh_that_does_not_fit_is_refused_before_any_work(tmp_path, capsys):
+    """The session has 4 devices: mesh.data=3 cannot cover them. Refused before the corpus is
+    prepared (from a CSV that would be read) and before anything is written in the run directory."""
+    _write_csv(tmp_path / "lyrics.csv")
+    argv = ["train", "--config", str(CONFIGS / "tiny_cpu.yaml"), "--run-dir", str(tmp_path / "run"),
+            "--source", str(tmp_path / "lyrics.csv"), "--set", f"data.path={tmp_path / 'corpus'}", "--set", "mesh.data=3"]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "jaxrap: error: mesh.data (3) x mesh.fsdp (1) must equal the number of devices (4)" in captured.err
+    assert "preparing" not in captured.out
+    assert not (tmp_path / "corpus").exists() and not (tmp_path / "run").exists()
+
+
 def test_train_needs_a_config_or_a_run_to_resume(tmp_path, capsys):
     assert main(["train", "--run-dir", str(tmp_path)]) == 2
     assert "pass --config FILE" in capsys.readouterr().err

@@ -3,7 +3,8 @@
 ``run_training(config, run_dir)`` is the whole job: it prepares the corpus when ``data.path``
 holds none, trains a tokenizer when the model has none, builds or loads the model, packs the
 splits into blocks and hands the loop a ``forward``. The loop itself (``loop.train``) knows
-nothing of GPT-2; this module is the one place that ties them together.
+nothing of GPT-2; this module is the one place that ties them together. Before any of it, the
+mesh is checked against the devices and the run directory locked (``run_lock``: one writer).
 
 With several processes, the files of the run directory (config, model shape, tokenizer) and a
 prepared corpus are written by process 0 while the others wait: the run directory must be on a
@@ -53,13 +54,38 @@ def run_training(
     mesh: Mesh | None = None,
     async_checkpoints: bool = True,
 ) -> TrainResult:
-    """Train ``config`` in ``run_dir`` (resuming when it has checkpoints); the loop's TrainResult."""
+    """Train ``config`` in ``run_dir`` (resuming when it has checkpoints); the loop's TrainResult.
+
+    Refused before any work (corpus, tokenizer, model) when the mesh does not fit the devices
+    or another process trains in ``run_dir`` (``run_lock``, held until this returns).
+    """
+    import jax
+
+    from jaxrap.train import sharding
+    from jaxrap.train.run_lock import hold_run_lock
+
+    run = RunDir(Path(run_dir))
+    mesh = mesh or sharding.make_mesh(config.mesh)
+    leader = jax.process_index() == 0
+    agree = _agree_with_leader if jax.process_count() > 1 else None
+    with hold_run_lock(run.lock_file, holder=leader, agree=agree):
+        return _train_locked(config, run, trackers, source, say, mesh, async_checkpoints)
+
+
+def _train_locked(
+    config: RunConfig,
+    run: RunDir,
+    trackers: list[Tracker],
+    source: str | None,
+    say: Callable[[str], None],
+    mesh: Mesh,
+    async_checkpoints: bool,
+) -> TrainResult:
     import jax
 
     from jaxrap.model import gpt2
     from jaxrap.train import loop
 
-    run = RunDir(Path(run_dir))
     check_resumable(run, config)
     resuming = run.has_checkpoints()  # else files a failed earlier attempt left are rebuilt
     leader = jax.process_index() == 0
@@ -270,6 +296,14 @@ def _barrier(name: str) -> None:
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices(f"jaxrap-{name}")
+
+
+def _agree_with_leader(ok: bool) -> bool:
+    """Process 0's ``ok``, on every process."""
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    return bool(multihost_utils.broadcast_one_to_all(np.int32(ok)))
 
 
 def _on_leader(make: Callable[[], Any], name: str) -> Any:
