@@ -16,7 +16,10 @@ arrays are copied off the devices while ``save`` blocks, written by a background
 the step directory appears under its final name only once complete (Orbax writes to
 ``<step>.orbax-checkpoint-tmp-*`` and renames), so a run killed mid-save leaves no partial
 checkpoint that looks whole. A finalized checkpoint that still fails to restore (a file
-deleted or truncated afterwards) is skipped with a warning in favour of the one before.
+deleted or truncated afterwards) is skipped with a warning in favour of the one before; a
+training run (a writable ``Checkpoints``) also moves it aside to
+``<step>.unreadable-<time>`` (outside Orbax's step names, kept for inspection), so that saving
+that step again later does not collide with it. Loading a model (read-only) moves nothing.
 
 Kept: the ``keep`` latest, and the one with the lowest ``eval_loss`` (checkpoints saved
 without an evaluation only count as latest).
@@ -25,6 +28,8 @@ without an evaluation only count as latest).
 from __future__ import annotations
 
 import logging
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,6 +67,7 @@ class Checkpoints:
 
     def __init__(self, directory: str | Path, *, keep: int = 3, async_save: bool = True, read_only: bool = False):
         self.directory = Path(directory).absolute()
+        self.read_only = read_only
         options = ocp.CheckpointManagerOptions(
             enable_async_checkpointing=async_save,
             best_fn=_eval_loss,  # makes Orbax record each save's metrics, and best_step() work
@@ -128,23 +134,46 @@ class Checkpoints:
         """``(step, restore(step))`` for the newest step that restores; None when there are none.
 
         A step that fails (deleted or truncated files) is reported through ``warn`` and the one
-        before it is tried.
+        before it is tried; a writable manager then moves the failed steps aside.
         """
         steps = self.steps() if steps is None else steps
-        failures = []
+        failures, restored = [], None
+        _drop_closed_loop_callbacks()  # before the first read: they come while the failure propagates
         for step in sorted(steps, reverse=True):
             try:
-                return step, restore(step)
+                restored = step, restore(step)
+                break
             except Exception as error:  # noqa: BLE001 - Orbax/TensorStore raise many types for damaged files
                 reason = f"{type(error).__name__}: {error}".splitlines()[0][:300]
                 failures.append(step)
                 warn(f"warning: checkpoint {step} in {self.directory} is unreadable ({reason}); trying the one before")
-        if failures:
+        if failures and not self.read_only:
+            self._move_aside(failures, warn)
+        if restored is None and failures:
             raise JaxrapError(
                 f"{self.directory}: no readable checkpoint (tried steps {', '.join(map(str, failures))});"
                 " delete the damaged step directories, or start a new run directory"
             )
-        return None
+        return restored
+
+    def _move_aside(self, steps: list[int], warn: Callable[[str], None]) -> None:
+        """Rename unreadable step directories out of Orbax's step names (process 0, once every
+        process is done reading them), so that training can save those steps again."""
+        multiprocess = jax.process_count() > 1
+        if multiprocess:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices("jaxrap-unreadable-checkpoints-read")
+        if jax.process_index() == 0:
+            stamp = time.strftime("%Y%m%dT%H%M%S")
+            for step in steps:
+                source = self.directory / str(step)
+                target = source.with_name(f"{step}.unreadable-{stamp}")
+                source.rename(target)
+                warn(f"warning: moved unreadable checkpoint {step} to {target} (kept for inspection; delete it when done)")
+        if multiprocess:
+            multihost_utils.sync_global_devices("jaxrap-unreadable-checkpoints-moved")
+        self.manager.reload()
 
     def wait(self) -> None:
         """Block until background saves are written (and old checkpoints pruned)."""
@@ -158,6 +187,34 @@ class Checkpoints:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _drop_closed_loop_callbacks() -> None:
+    """Silence what a failed restore leaves behind: Orbax runs each restore in an asyncio event
+    loop that it closes as soon as one read fails, while TensorStore still completes the other
+    reads in its own threads; each completion then schedules a callback on the closed loop and
+    Python prints "RuntimeError: Event loop is closed" through ``sys.unraisablehook``, dozens of
+    times, after the failure was already reported. Installed once, before the first restore that
+    may fail, the hook drops exactly those and passes anything else on."""
+    previous = sys.unraisablehook
+    if getattr(previous, "drops_closed_loop_callbacks", False):
+        return
+
+    def hook(unraisable: Any) -> None:
+        error, trace = unraisable.exc_value, unraisable.exc_traceback
+        while trace is not None and trace.tb_next is not None:
+            trace = trace.tb_next
+        closed_loop = (
+            isinstance(error, RuntimeError)
+            and str(error) == "Event loop is closed"
+            and trace is not None
+            and trace.tb_frame.f_code.co_name == "_check_closed"
+        )
+        if not closed_loop:
+            previous(unraisable)
+
+    hook.drops_closed_loop_callbacks = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
 
 
 def abstract_like(tree: Any, shardings: Any) -> Any:

@@ -150,10 +150,32 @@ def test_load_run_model_skips_a_damaged_latest_checkpoint(runs, tmp_path):
     warnings = []
     model = load_run_model(copy.path, warn=warnings.append)
     assert model.step == 8 and len(warnings) == 1 and f"checkpoint {STEPS}" in warnings[0]
+    assert (copy.checkpoints_dir / str(STEPS)).is_dir()  # a reader moves nothing
     assert model.config.vocab_size == len(model.tokenizer)
     assert model.run_config == runs["config"]
     with pytest.raises(JaxrapError, match="no checkpoint 5"):
         load_run_model(copy.path, step=5)
+
+
+def test_a_damaged_latest_checkpoint_is_moved_aside_and_saved_again(runs, tmp_path):
+    """The fallback resumes from the step before; reaching the damaged step again must save it
+    anew (Orbax refused: the step existed), with the damaged files kept under another name."""
+    import shutil
+
+    copy = RunDir(tmp_path / "copy")
+    shutil.copytree(runs["whole"].path, copy.path)
+    damaged = copy.checkpoints_dir / str(STEPS)
+    _damage(damaged)
+    damaged_files = sorted(path.relative_to(damaged) for path in damaged.rglob("*"))
+    result, log = _train(runs["config"], copy)
+    assert result.step == STEPS and log.started == (8, STEPS)
+    (moved,) = [path for path in copy.checkpoints_dir.iterdir() if path.name.startswith(f"{STEPS}.unreadable-")]
+    assert any(f"moved unreadable checkpoint {STEPS} to {moved}" in text for text in log.messages)
+    assert sorted(path.relative_to(moved) for path in moved.rglob("*")) == damaged_files  # kept whole
+    resumed, whole = load_run_model(copy.path), load_run_model(runs["whole"].path)
+    assert resumed.step == STEPS
+    jax.tree.map(np.testing.assert_array_equal, resumed.params, whole.params)
+    assert dict(log.records)[STEPS]["loss"] == dict(runs["whole_log"].records)[STEPS]["loss"]
 
 
 def test_a_changed_config_is_refused_on_resume(runs):
@@ -185,3 +207,4 @@ def test_a_run_dir_without_checkpoints_is_rebuilt_from_the_new_config(tiny_corpu
     model_config, _ = model_from_config(retry, run, tokenizer, resuming=run.has_checkpoints())
     assert model_config.n_layer == 2 and model_config.vocab_size == len(tokenizer)
     assert model_config == GPT2Config(n_layer=2, n_head=2, n_embd=16, n_positions=16).for_tokenizer(tokenizer)
+
