@@ -86,20 +86,33 @@ class StepHooks:
         return info
 
     def _read_finite(self) -> list[dict[str, float]]:
-        """Host copies of the pending steps' metrics; stops the run on the first non-finite loss."""
+        """Host copies of the pending steps' metrics; stops the run at the first step whose loss,
+        gradient norm or new state is not finite (``train_step``'s ``finite``), before any hook
+        can save that state."""
         host = jax.device_get([metrics for _, metrics in self._pending])
         for (step, _), metrics in zip(self._pending, host):
-            loss = float(metrics["loss"])
-            if not math.isfinite(loss):
+            if not metrics["finite"]:
                 self.checkpoints.wait()
                 latest = self.checkpoints.latest_step()
                 kept = f"the last good checkpoint is step {latest}" if latest is not None else "no checkpoint was saved"
+                what, detail = _non_finite(metrics)
                 raise JaxrapError(
-                    f"training loss is {loss} at step {step}; stopped without saving ({kept});"
+                    f"{what} at step {step}{detail}; stopped without saving ({kept});"
                     " lower optim.lr, raise optim.warmup_steps or set optim.clip_norm, then rerun to resume"
                 )
         self._pending.clear()
         return [{name: float(value) for name, value in metrics.items()} for metrics in host]
+
+
+def _non_finite(metrics: dict[str, Any]) -> tuple[str, str]:
+    """(what went non-finite in a step: the first of loss, gradient norm and updated state,
+    the step's finite figures)."""
+    loss, grad_norm = float(metrics["loss"]), float(metrics["grad_norm"])
+    if not math.isfinite(loss):
+        return f"training loss is {loss}", ""
+    if not math.isfinite(grad_norm):
+        return f"the gradient norm is {grad_norm}", f" (loss {loss:.4f})"
+    return "the update made the parameters or optimizer state non-finite", f" (loss {loss:.4f}, gradient norm {grad_norm:.4g})"
 
 
 class ThroughputHook:

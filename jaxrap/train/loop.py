@@ -5,7 +5,7 @@ packed blocks (``jaxrap.data.batches``). The body is: next batch (gathered and p
 devices by a background thread while the previous step runs, ``prefetch``), train step (only
 dispatched: metrics stay on the devices), hooks (``hooks``: they log, evaluate and save on the
 steps the config asks for, syncing with the devices only then, and stop the run on a non-finite
-loss before anything is saved).
+loss, gradient or updated state before anything is saved).
 
 Resuming: when the run's checkpoint directory has checkpoints, the newest readable one is
 restored (params, optimizer state, step, RNG and data position) and training continues as if

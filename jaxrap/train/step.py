@@ -12,6 +12,10 @@ leading micro-batch axis: (A, B, T) for A accumulation steps.
 
 The train state is a plain dict pytree (what Orbax saves):
 ``step`` () int32 updates done, ``params``, ``opt_state``, ``rng`` (2,) uint32 base key.
+
+The step's metrics (``loss``, ``grad_norm``, ``lr``, ``tokens``, ``finite``) stay on the devices
+until the loop syncs; ``finite`` says the loss, the gradient norm and the whole new state
+(params and optimizer state) hold no inf or NaN, so that the loop never saves a state that does.
 """
 
 from __future__ import annotations
@@ -91,13 +95,23 @@ def train_step(
         "opt_state": opt_state,
         "rng": state["rng"],
     }
+    loss, grad_norm = loss_sum / denominator, optax.tree.norm(grads)  # grad_norm: before clipping
     metrics = {
-        "loss": loss_sum / denominator,
-        "grad_norm": optax.tree.norm(grads),  # before clipping
+        "loss": loss,
+        "grad_norm": grad_norm,
         "lr": schedule(state["step"]),
         "tokens": count,
+        # The loss is computed before the update: an inf or NaN gradient (clipping turns inf
+        # into NaN) leaves it finite while it poisons the new params and Adam's moments.
+        "finite": all_finite((loss, grad_norm, new_state["params"], opt_state)),
     }
     return new_state, metrics
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """() bool: no inf or NaN in any floating-point leaf of ``tree``, reduced on the devices."""
+    leaves = [leaf for leaf in jax.tree.leaves(tree) if jnp.issubdtype(leaf.dtype, jnp.floating)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
 
 def eval_step(params: Params, batch: Batch, *, forward: Forward) -> jax.Array:
