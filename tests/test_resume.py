@@ -208,3 +208,46 @@ def test_a_run_dir_without_checkpoints_is_rebuilt_from_the_new_config(tiny_corpu
     assert model_config.n_layer == 2 and model_config.vocab_size == len(tokenizer)
     assert model_config == GPT2Config(n_layer=2, n_head=2, n_embd=16, n_positions=16).for_tokenizer(tokenizer)
 
+
+@pytest.mark.parametrize(("global_batch", "devices", "max_per_device", "layout"), [
+    (8, 4, 2, (2, 1)),
+    (8, 2, 2, (2, 2)),  # fewer devices: more micro-batches, never a larger per-device batch
+    (8, 8, 2, (1, 1)),  # more devices: smaller per-device batches
+    (12, 2, 4, (3, 2)),  # the largest per-device batch that divides a device's 6 rows
+    (8, 3, 2, None),
+])
+def test_batch_layout_keeps_the_global_batch(global_batch, devices, max_per_device, layout):
+    from jaxrap.train.loop import batch_layout
+
+    assert batch_layout(global_batch, devices, max_per_device) == layout
+
+
+def test_a_run_resumed_on_fewer_devices_keeps_its_global_batch(tiny_corpus_dir, tiny_tokenizer_dir, tmp_path):
+    """4 devices x 2 sequences, stopped, resumed on 2 devices: 2 x 2 x 2 accumulation steps, so
+    the updates and the data order are those of the uninterrupted 4-device run. Dropout is off:
+    with accumulation the dropout keys of a micro-batch cover other rows (fold_in of the
+    micro-batch index), so masks would differ; what remains is the order in which float32
+    gradient sums add up over devices and micro-batches."""
+    config = _config(tiny_corpus_dir, tiny_tokenizer_dir, "train.grad_accum_steps=1", "model.shape.dropout=0.0")
+    four, two = make_mesh(MeshConfig(), jax.devices()), make_mesh(MeshConfig(), jax.devices()[:2])
+    _, whole = _train(config, RunDir(tmp_path / "whole"), mesh=four)
+
+    def terminate_at_half(step, metrics):
+        if step == STEPS // 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    moved = RunDir(tmp_path / "moved")
+    stopped_result, _ = _train(config, moved, CallbackTracker(terminate_at_half), mesh=four)
+    result, resumed = _train(config, moved, mesh=two)
+    assert result.step == STEPS
+    assert any("the global batch stays 8 sequences as 2 per device x 2 devices x 2 accumulation steps" in text
+               for text in resumed.messages)
+    whole_records, resumed_records = dict(whole.records), dict(resumed.records)
+    assert sorted(resumed_records) == list(range(stopped_result.step + 1, STEPS + 1))
+    for step, record in resumed_records.items():
+        np.testing.assert_allclose(record["loss"], whole_records[step]["loss"], rtol=1e-6, err_msg=f"step {step}")
+    np.testing.assert_allclose(resumed_records[STEPS]["eval_loss"], whole_records[STEPS]["eval_loss"], rtol=1e-6)
+
+    with pytest.raises(JaxrapError, match=r"global batch of 8 sequences, which 3 devices cannot split; .* \(1, 2, 4, 8\)"):
+        _train(config.model_copy(update={"train": config.train.model_copy(update={"steps": STEPS + 2})}), moved,
+               mesh=make_mesh(MeshConfig(), jax.devices()[:3]))

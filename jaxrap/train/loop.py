@@ -9,12 +9,14 @@ loss, gradient or updated state before anything is saved).
 
 Resuming: when the run's checkpoint directory has checkpoints, the newest readable one is
 restored (params, optimizer state, step, RNG and data position) and training continues as if
-never stopped. SIGTERM (TPU preemption) and Ctrl-C finish the current step, save, and return
-normally; a second Ctrl-C aborts at once (``stop``).
+never stopped, with the same global batch on any number of devices that can split it (the
+accumulation steps make up for fewer devices). SIGTERM (TPU preemption) and Ctrl-C finish the
+current step, save, and return normally; a second Ctrl-C aborts at once (``stop``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +26,9 @@ import jax
 import numpy as np
 
 from jaxrap.checkpoint import Checkpoints, abstract_like
-from jaxrap.config import RunConfig
+from jaxrap.config import RunConfig, TrainConfig
 from jaxrap.data.batches import EvalBatches, PackedBlocks, TrainBatches
+from jaxrap.errors import JaxrapError
 from jaxrap.model.loss import perplexity
 from jaxrap.train import sharding
 from jaxrap.train.flops import total_peak_flops
@@ -78,6 +81,10 @@ def train(
     checkpoints = Checkpoints(checkpoint_dir, keep=tc.keep_checkpoints, async_save=async_checkpoints)
     tracker = CompositeTracker(trackers)
     step, state, data_state = _resume_or_init(checkpoints, steps, model, tc.seed, tracker.message)
+    # Each step consumed one global batch, so the checkpoint's is examples_seen / step (not
+    # whole only for a run resumed on another device count before this was kept: left as is).
+    if data_state is not None and data_state["examples_seen"] % step == 0:
+        steps = steps.keeping_global_batch(data_state["examples_seen"] // step, tc, tracker.message)
 
     process = {"process_index": jax.process_index(), "process_count": jax.process_count()}
     batches = TrainBatches(train_blocks, steps.global_batch, seed=tc.seed, state=data_state, **process)
@@ -153,11 +160,49 @@ class _CompiledSteps:
             init_state=jax.jit(lambda p: init_state(p, optimizer, tc.seed), out_shardings=state_shardings),
         )
 
+    def keeping_global_batch(self, global_batch: int, train: TrainConfig, say: Callable[[str], None]) -> _CompiledSteps:
+        """These steps with a resumed run's global batch (``global_batch``), on this mesh.
+
+        Global batch = per-device batch x devices x accumulation steps: resumed on another
+        number of devices, the config's values would change it, and with it the updates and
+        the data order. The per-device batch stays at most the config's (it is what fits a
+        device's memory) and the accumulation steps make up the rest; a global batch the
+        devices cannot split is refused.
+        """
+        if global_batch == self.global_batch:
+            return self
+        devices, block_size = self.mesh.size, self.train_shape[2]
+        layout = batch_layout(global_batch, devices, train.per_device_batch_size)
+        if layout is None:
+            fits = ", ".join(str(n) for n in range(1, global_batch + 1) if global_batch % n == 0)
+            raise JaxrapError(
+                f"the checkpoint was trained with a global batch of {global_batch} sequences, which {devices} devices"
+                f" cannot split; resume on a number of devices that divides it ({fits}), or start a new run directory"
+            )
+        per_device, accum = layout
+        say(
+            f"resuming on {devices} devices: the global batch stays {global_batch} sequences as {per_device} per device"
+            f" x {devices} devices x {accum} accumulation steps (train.per_device_batch_size {train.per_device_batch_size}"
+            f" x train.grad_accum_steps {train.grad_accum_steps} would make it {self.global_batch} here)"
+        )
+        return dataclasses.replace(self, global_batch=global_batch, train_shape=(accum, global_batch // accum, block_size))
+
     def put_train_batch(self, local: dict[str, np.ndarray]) -> Batch:
         """This process's (G/P, T) rows as (A, G/(P*A), T) micro-batches of the global (A, G/A, T)."""
         accum = self.train_shape[0]
         local = {name: array.reshape(accum, -1, array.shape[-1]) for name, array in local.items()}
         return sharding.put_batch(local, self.train_sharding, self.train_shape)
+
+
+def batch_layout(global_batch: int, devices: int, max_per_device: int) -> tuple[int, int] | None:
+    """(per-device batch, accumulation steps) making ``global_batch`` on ``devices``: the largest
+    per-device batch up to ``max_per_device``, so the fewest micro-batches; None when the
+    devices cannot split it."""
+    if global_batch % devices:
+        return None
+    rows = global_batch // devices  # per device, over all micro-batches
+    per_device = max(size for size in range(1, min(max_per_device, rows) + 1) if rows % size == 0)
+    return per_device, rows // per_device
 
 
 def _resume_or_init(
