@@ -1,4 +1,5 @@
-"""`jaxrap generate`: stdout is exactly prompt + generation; bad values are clear errors."""
+"""`jaxrap generate`: stdout is exactly prompt + generation + a final newline; bad values are
+clear errors; warnings are stderr lines before any text."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 import pytest
 
 from jaxrap.cli import main
-from jaxrap.sample.generator import Generator
+from jaxrap.sample.generator import ContextOverflowWarning, Generator
 from jaxrap.sample.params import SamplingParams
 
 PROMPT = "J'traîne au quartier"
@@ -30,6 +31,21 @@ def generate(model_dir, *flags: str) -> int:
     return main(["generate", "--model", str(model_dir), *flags])
 
 
+def line(text: str) -> str:
+    """``text`` as stdout ends it: with one newline."""
+    return text if text.endswith("\n") else text + "\n"
+
+
+def generate_process(model_dir, *flags: str, **options) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of `jaxrap generate` in a new process, decoded as written
+    (a random model's text may hold a \r, which text mode would turn into a newline)."""
+    command = [sys.executable, "-m", "jaxrap", "generate", "--model", str(model_dir), *flags]
+    environment = {**os.environ, "JAXRAP_COMPILATION_CACHE": ""}
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **options}
+    result = subprocess.run(command, env=environment, timeout=120, **streams)
+    return result.returncode, result.stdout.decode(), (result.stderr or b"").decode()
+
+
 def test_stdout_is_the_prompt_then_the_generation(tiny_lyrics_model_dir, generator, capsys):
     flags = ["--max-new-tokens", "30", "--min-new-tokens", "30", "--temperature", "0.9", "--top-k", "40",
              "--top-p", "0.9", "--repetition-penalty", "1.2", "--no-repeat-ngram-size", "3", "--seed", "7"]
@@ -37,7 +53,7 @@ def test_stdout_is_the_prompt_then_the_generation(tiny_lyrics_model_dir, generat
     out = capsys.readouterr()
     params = SamplingParams(max_new_tokens=30, min_new_tokens=30, temperature=0.9, top_k=40, top_p=0.9,
                             repetition_penalty=1.2, no_repeat_ngram_size=3, seed=7)
-    assert out.out == PROMPT + generator.generate(PROMPT, params)[0]
+    assert out.out == line(PROMPT + generator.generate(PROMPT, params)[0])
     assert "seed" not in out.err  # the seed was given
 
 
@@ -59,7 +75,7 @@ def test_a_new_process_pipes_the_same_text_and_writes_the_compilation_cache(tiny
     result = subprocess.run(command, capture_output=True, env=environment, timeout=120, check=True)
     # Same seed, same text in another process.
     params = SamplingParams(max_new_tokens=25, temperature=0.8, seed=11)
-    assert result.stdout.decode() == "Mon cœur\n" + generator.generate("Mon cœur\n", params)[0]
+    assert result.stdout.decode() == line("Mon cœur\n" + generator.generate("Mon cœur\n", params)[0])
     assert any((tmp_path / "xla").iterdir())
 
 
@@ -67,7 +83,31 @@ def test_without_a_seed_the_drawn_one_is_on_stderr(tiny_lyrics_model_dir, capsys
     assert generate(tiny_lyrics_model_dir, "--prompt", PROMPT, "--max-new-tokens", "5") == 0
     out = capsys.readouterr()
     seed = int(out.err.split("--seed ")[1].split()[0])
-    assert out.out == PROMPT + Generator.load(tiny_lyrics_model_dir).generate(PROMPT, SamplingParams(max_new_tokens=5, seed=seed))[0]
+    assert out.out == line(PROMPT + Generator.load(tiny_lyrics_model_dir).generate(PROMPT, SamplingParams(max_new_tokens=5, seed=seed))[0])
+
+
+def test_the_default_budget_fits_the_model_silently_and_stdout_ends_with_a_newline(tiny_lyrics_model_dir, generator):
+    """The tiny model's context is 128 tokens: the default budget is what it leaves after the
+    prompt, without a warning; a sample that ends without a newline (here: out of tokens
+    before its 50th bar) still ends stdout with one."""
+    returncode, stdout, stderr = generate_process(tiny_lyrics_model_dir, "--prompt", PROMPT, "--max-bars", "50", "--seed", "4")
+    assert returncode == 0 and stderr == ""
+    (text,) = generator.generate(PROMPT, SamplingParams(max_bars=50, seed=4))
+    assert not text.endswith("\n") and len(generator.encode_prompt(PROMPT + text)) >= 100  # ran to the context's end
+    assert stdout == PROMPT + text + "\n"
+
+
+def test_a_budget_the_user_set_too_long_warns_on_its_own_line_before_the_text(tiny_lyrics_model_dir, generator):
+    """stdout and stderr into one pipe, as a terminal shows them: the warning is a whole line,
+    before the prompt is echoed, not in the middle of the text."""
+    returncode, both, _ = generate_process(tiny_lyrics_model_dir, "--prompt", PROMPT, "--max-new-tokens", "500", "--seed", "4",
+                                           stderr=subprocess.STDOUT)
+    assert returncode == 0
+    warning, text = both.split("\n", 1)
+    assert warning.startswith("jaxrap: warning: max_new_tokens 500 does not fit the model's context of 128 tokens")
+    with pytest.warns(ContextOverflowWarning):
+        (expected,) = generator.generate(PROMPT, SamplingParams(max_new_tokens=500, seed=4))
+    assert text == line(PROMPT + expected)
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -96,21 +136,39 @@ def test_missing_model_directory_is_a_clear_error(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_generates_from_a_training_run_directory(tiny_corpus_dir, tiny_tokenizer_dir, tmp_path, capsys):
+    import shutil
+
     import jax
 
     from jaxrap.config import MeshConfig, load_config
+    from jaxrap.rundir import load_run_model
     from jaxrap.train.pipeline import run_training
     from jaxrap.train.sharding import make_mesh
 
     config = load_config(None, [
         f"data.path={tiny_corpus_dir}", f"model.tokenizer={tiny_tokenizer_dir}", "data.block_size=32",
         "model.shape.n_layer=1", "model.shape.n_head=2", "model.shape.n_embd=16", "model.shape.n_positions=32",
-        "train.per_device_batch_size=2", "train.steps=2", "train.eval_every=2", "train.save_every=2",
+        "train.per_device_batch_size=2", "train.steps=4", "train.eval_every=4", "train.save_every=2",
     ])
     run_training(config, tmp_path / "run", trackers=[], say=lambda text: None,
                  mesh=make_mesh(MeshConfig(), jax.devices()[:1]))
     generator = Generator.load(tmp_path / "run")
-    assert generator.step == 2
+    assert generator.step == 4
     assert generate(tmp_path / "run", "--prompt", PROMPT, "--max-new-tokens", "10", "--seed", "2") == 0
     expected = generator.generate(PROMPT, SamplingParams(max_new_tokens=10, seed=2))[0]
-    assert capsys.readouterr().out == PROMPT + expected
+    assert capsys.readouterr().out == line(PROMPT + expected)
+
+    # The newest checkpoint damaged: generate falls back to step 2 with one warning line on
+    # stderr (no tracebacks from Orbax's reads of the damaged files) and moves nothing.
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tmp_path / "run", damaged)
+    for file in (damaged / "checkpoints" / "4" / "params").rglob("*"):
+        if file.is_file() and file.parent.name == "d":
+            file.write_bytes(b"\0" * 16)
+    returncode, stdout, stderr = generate_process(damaged, "--prompt", PROMPT, "--max-new-tokens", "10", "--seed", "2")
+    assert returncode == 0, stderr[-3000:]
+    (warning,) = stderr.splitlines()
+    assert warning.startswith("warning: checkpoint 4 in") and "unreadable" in warning and "trying the one before" in warning
+    step_2 = Generator(load_run_model(tmp_path / "run", step=2))
+    assert stdout == line(PROMPT + step_2.generate(PROMPT, SamplingParams(max_new_tokens=10, seed=2))[0])
+    assert sorted(path.name for path in (damaged / "checkpoints").iterdir()) == ["2", "4"]

@@ -214,7 +214,7 @@ def test_out_of_range_values_are_refused_with_a_message(data_dir):
         min_tokens.value = "300"  # above max tokens: a problem of the combination
         await pilot.pause()
         assert not min_tokens.is_valid and panel.input_for("max_new_tokens").is_valid
-        assert "min_new_tokens (300) must not exceed max_new_tokens (256)" in str(panel.query_one("#param-error").content)
+        assert "min_new_tokens (300) must not exceed max_new_tokens (256 by default)" in str(panel.query_one("#param-error").content)
         panel.input_for("max_new_tokens").value = "400"  # fixing the other field clears it
         await pilot.pause()
         assert min_tokens.is_valid and str(panel.query_one("#param-error").content) == ""
@@ -440,8 +440,9 @@ def test_a_prompt_streams_into_the_history_and_is_saved(tiny_model, data_dir):
         assert stages == ["starting jax", "loading the model", "compiling the decoder"]  # shown while loading
         assert status.state == "ready" and status.step is None
         assert not pilot.app.screen.query(Select)  # the model knows no artists: no selector
-        # 128 positions: the default 256 max tokens would leave no room for the prompt
-        assert pilot.app.screen.query_one(ParamsPanel).input_for("max_new_tokens").value == "64"
+        # blank: as many as fit the context after the prompt (SamplingParams' None)
+        max_tokens = pilot.app.screen.query_one(ParamsPanel).input_for("max_new_tokens")
+        assert (max_tokens.value, max_tokens.placeholder) == ("", "auto")
         assert status.device == describe_device(jax.devices()[0])
         set_params(pilot, max_new_tokens=60, seed=3)
         await pilot.click("#prompt")

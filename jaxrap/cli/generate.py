@@ -1,9 +1,11 @@
 """`jaxrap generate`: continue a prompt with a model, streaming the lyrics to stdout.
 
-stdout carries the prompt followed by the generated text and nothing else, so it pipes. With
+stdout carries the prompt followed by the generated text and nothing else, ending with a newline
+(added when the text does not end with one), so it pipes and ``cat``s cleanly. With
 ``--num-samples N`` > 1, each sample (prompt + text, ending with a newline) comes after a
 line ``--- sample i/N ---``; sample 1 streams live, the others follow as soon as it ends.
-Warnings and the drawn seed go to stderr.
+Warnings and the drawn seed go to stderr, each on its own lines and before any text (the
+prompt is fitted to the context before the first byte is written).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "generate",
         help="continue a prompt with a model, streaming lyrics to stdout",
         description="Continue --prompt with a model, streaming the text to stdout as it is decoded."
-        " stdout gets the prompt followed by the generated text and nothing else; with"
+        " stdout gets the prompt followed by the generated text and nothing else (ending with a newline); with"
         " --num-samples N > 1 each sample follows a line '--- sample i/N ---'. A model trained by"
         " jaxrap starts the prompt as its training songs started (--artist picks the artist token).",
     )
@@ -72,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_samples(deltas, prompt: str, total: int, out) -> None:
-    """Sample 1 as it streams, then each next one (buffered meanwhile) once the previous ends."""
+    """Sample 1 as it streams, then each next one (buffered meanwhile) once the previous ends;
+    each ends with a newline."""
     texts, finished, current = [""] * total, [False] * total, 0
 
     def write(text: str) -> None:
@@ -89,7 +92,7 @@ def write_samples(deltas, prompt: str, total: int, out) -> None:
         if delta.sample == current:
             write(delta.text)
         while current < total and finished[current]:
-            if (total > 1 or out.isatty()) and not (prompt + texts[current]).endswith("\n"):
+            if not (prompt + texts[current]).endswith("\n"):
                 write("\n")
             current += 1
             if current < total:

@@ -10,8 +10,13 @@ import argparse
 import dataclasses
 from collections.abc import Collection
 
-from jaxrap.sample.params import SamplingParams
+from jaxrap.sample.params import DEFAULT_MAX_NEW_TOKENS, SamplingParams
 
+# What a None default means, as --help shows it.
+_NONE_DEFAULTS = {
+    "--max-new-tokens": f"as many as fit the model's context after the prompt, at most {DEFAULT_MAX_NEW_TOKENS}",
+    "--artist": "none: the unknown-artist token",
+}
 # flag -> (type, help); every SamplingParams field but seed and stop, which take no default
 # from SamplingParams and are added by hand.
 _FLAGS = {
@@ -44,7 +49,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, *, skip: Collection[
         if _field(flag) in skip:
             continue
         default = getattr(defaults, _field(flag))
-        shown = "none: the unknown-artist token" if flag == "--artist" else default
+        shown = _NONE_DEFAULTS[flag] if default is None else default
         group.add_argument(flag, type=kind, default=default, help=f"{help_text} (default {shown})")
     group.add_argument("--seed", type=int, default=None, help="PRNG seed (default: a fresh one, printed on stderr)")
     if "stop" not in skip:

@@ -156,8 +156,8 @@ def evaluate_model(
     progress("indexing the train lyrics' word n-grams")
     index = TrainWordIndex(load_corpus(corpus_dir)["train"]["text"])
     progress(f"lyric metrics of {len(prompts)} human continuations")
-    human = [[cut_reference(generator, prompt, params.max_new_tokens)] for prompt in prompts]
-    lyrics = LyricsReport(len(prompts), params.max_new_tokens, lyric_column(generator, scorer, index, prompts, human))
+    human = [[cut_reference(generator, prompt, params.new_tokens_cap)] for prompt in prompts]
+    lyrics = LyricsReport(len(prompts), params.new_tokens_cap, lyric_column(generator, scorer, index, prompts, human))
     if samples:
         texts = generate_samples(generator, prompts, params,
                                  progress=lambda done, total: progress(f"generating samples: {done}/{total}"))

@@ -76,7 +76,7 @@ def generate_samples(
     params = params.with_seed()
     texts = []
     for index, prompt in enumerate(prompts):
-        budget = token_budget(generator, prompt, params.max_new_tokens)
+        budget = token_budget(generator, prompt, params.new_tokens_cap)
         texts.append(generator.generate(
             prompt.prompt, params.replace(artist=prompt.condition, max_new_tokens=budget, min_new_tokens=min(params.min_new_tokens, budget))
         ))

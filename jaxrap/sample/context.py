@@ -1,12 +1,11 @@
 """How a prompt and its token budget share the model's context (``n_positions``).
 
 The sampler's rule (``Generator.fit_context`` cuts with a warning, ``fitted_prompt`` silently),
-in pure Python so that the terminal UI's panel shows it without jax: the prompt keeps its first
-``keep`` tokens (the song prefix, when they leave room for one more) and its last ones, as many
-as ``max_new_tokens`` leaves room for but at least half the context, since a long generation
-after a prompt cut to a few tokens would ignore what the user wrote; the budget is then
-``max_new_tokens`` or what is left. A context of one token, which cannot hold a prompt and a
-new token, is a JaxrapError.
+in pure Python: the prompt keeps its first ``keep`` tokens (the song prefix, when they leave
+room for one more) and its last ones, as many as ``max_new_tokens`` leaves room for but at
+least half the context, since a long generation after a prompt cut to a few tokens would ignore
+what the user wrote; the budget is then ``max_new_tokens`` or what is left. A context of one
+token, which cannot hold a prompt and a new token, is a JaxrapError.
 """
 
 from __future__ import annotations
@@ -27,7 +26,3 @@ def fit_prompt(prompt_ids: Sequence[int], max_new_tokens: int, context: int, *, 
         ids = ids[:keep] + ids[len(ids) - (room - keep) :]
     return ids, min(max_new_tokens, context - len(ids))
 
-
-def budget_after_longest_prompt(max_new_tokens: int, context: int) -> int:
-    """The new tokens ``max_new_tokens`` leaves after the longest prompt the rule keeps."""
-    return fit_prompt([0] * context, max_new_tokens, context)[1]

@@ -22,6 +22,7 @@ from typing import Any
 
 from jaxrap.errors import FieldError
 
+DEFAULT_MAX_NEW_TOKENS = 256  # max_new_tokens None: as many as fit the context after the prompt, at most this
 MAX_SEED = 2**32  # seeds are uint32: they become a traced PRNG key inside the jitted prefill
 MAX_SAMPLES = 64  # samples of one prompt decode as one batch; more would not fit a CPU's cache
 MAX_INT32 = 2**31 - 1  # counts reach the jitted sampler as int32 (processors.SamplingArrays)
@@ -32,7 +33,10 @@ MAX_FLOAT32 = 3.4028234663852886e38  # and numbers as float32, where a larger on
 class SamplingParams:
     """How to continue a prompt. Filters are applied in transformers' order (see processors)."""
 
-    max_new_tokens: int = 256  # stop after this many generated tokens
+    # Stop after this many generated tokens; None: as many as the model's context leaves after
+    # the prompt, at most DEFAULT_MAX_NEW_TOKENS, without a warning (a value given that does not
+    # fit is cut with one, see jaxrap.sample.context).
+    max_new_tokens: int | None = None
     min_new_tokens: int = 0  # the end-of-song token is banned until this many were generated
     temperature: float = 1.0  # divide logits by this; 0 means greedy (argmax, no filters)
     top_k: int = 0  # keep the k most likely tokens; 0 turns it off
@@ -53,7 +57,8 @@ class SamplingParams:
         if not isinstance(self.stop, (list, tuple)) or not all(isinstance(s, str) for s in self.stop):
             raise FieldError("stop", f"stop must be a list or tuple of strings, got {self.stop!r}")
         object.__setattr__(self, "stop", tuple(self.stop))
-        _check_int(self, "max_new_tokens", minimum=1)
+        if self.max_new_tokens is not None:
+            _check_int(self, "max_new_tokens", minimum=1)
         _check_int(self, "min_new_tokens", minimum=0)
         _check_int(self, "top_k", minimum=0)
         _check_int(self, "repetition_window", minimum=0)
@@ -62,10 +67,9 @@ class SamplingParams:
         _check_int(self, "max_bars", minimum=0)
         if self.seed is not None:
             _check_int(self, "seed", minimum=0, maximum=MAX_SEED - 1)
-        if self.min_new_tokens > self.max_new_tokens:
-            raise FieldError(
-                "min_new_tokens", f"min_new_tokens ({self.min_new_tokens}) must not exceed max_new_tokens ({self.max_new_tokens})"
-            )
+        if self.min_new_tokens > self.new_tokens_cap:
+            cap = f"{self.new_tokens_cap}{' by default' if self.max_new_tokens is None else ''}"
+            raise FieldError("min_new_tokens", f"min_new_tokens ({self.min_new_tokens}) must not exceed max_new_tokens ({cap})")
         _check_float(self, "temperature", lambda v: v >= 0, "must be >= 0 (0 means greedy)")
         _check_float(self, "top_p", lambda v: 0 < v <= 1, "must be in (0, 1] (1 turns it off)")
         _check_float(self, "min_p", lambda v: 0 <= v <= 1, "must be in [0, 1] (0 turns it off)")
@@ -76,6 +80,11 @@ class SamplingParams:
             raise FieldError("stop", "stop strings must not be empty")
         if self.artist is not None and (not isinstance(self.artist, str) or not self.artist.strip()):
             raise FieldError("artist", f"artist must be an artist's name, got {self.artist!r}")
+
+    @property
+    def new_tokens_cap(self) -> int:
+        """The most tokens a sample may get: ``max_new_tokens``, or DEFAULT_MAX_NEW_TOKENS."""
+        return DEFAULT_MAX_NEW_TOKENS if self.max_new_tokens is None else self.max_new_tokens
 
     def replace(self, **changes) -> SamplingParams:
         return dataclasses.replace(self, **changes)

@@ -59,7 +59,7 @@ class SamplingArrays:
             repetition_window=i32(params.repetition_window),
             frequency_penalty=f32(params.frequency_penalty), presence_penalty=f32(params.presence_penalty),
             no_repeat_ngram_size=i32(params.no_repeat_ngram_size), min_new_tokens=i32(params.min_new_tokens),
-            max_new_tokens=i32(params.max_new_tokens), seed=np.uint32(params.seed),  # type: ignore[arg-type]  # with_seed()
+            max_new_tokens=i32(params.new_tokens_cap), seed=np.uint32(params.seed),  # type: ignore[arg-type]  # with_seed()
             eos_token_id=i32(-1 if eos_token_id is None else eos_token_id),
         )
 

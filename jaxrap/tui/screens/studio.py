@@ -139,7 +139,6 @@ class StudioScreen(Screen):
         status = self.query_one(StatusLine)
         status.step, status.device = message.model.step, message.device
         panel = self.query_one(ParamsPanel)
-        panel.fit_context(message.model.config.n_positions)
         problem = self._artist_problem(panel.artist)  # of an entry edited while the model loaded
         if problem is not None:
             self.notify(f"{problem}; the panel is set to no specific artist", severity="warning")

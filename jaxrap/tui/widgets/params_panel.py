@@ -26,8 +26,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from jaxrap.data.artists import UNKNOWN_ARTIST
 from jaxrap.errors import FieldError
-from jaxrap.sample.context import budget_after_longest_prompt
-from jaxrap.sample.params import SamplingParams
+from jaxrap.sample.params import DEFAULT_MAX_NEW_TOKENS, SamplingParams
 
 
 @dataclass(frozen=True)
@@ -37,10 +36,15 @@ class ParamField:
     kind: type  # int or float
     hint: str  # tooltip
     blank_is_none: bool = False  # an empty input means None (the seed: a fresh one each time)
+    placeholder: str = ""  # shown in an empty input: what None means
 
 
 FIELDS = (
-    ParamField("max_new_tokens", "max tokens", int, "Stop after this many new tokens."),
+    ParamField(
+        "max_new_tokens", "max tokens", int,
+        f"Stop after this many new tokens; blank: as many as fit the model's context after the prompt, at most {DEFAULT_MAX_NEW_TOKENS}.",
+        blank_is_none=True, placeholder="auto",
+    ),
     ParamField("min_new_tokens", "min tokens", int, "No end of song before this many new tokens."),
     ParamField("temperature", "temperature", float, "0 is greedy; higher is wilder."),
     ParamField("top_k", "top-k", int, "Keep the k likeliest tokens; 0 turns it off."),
@@ -48,7 +52,10 @@ FIELDS = (
     ParamField("min_p", "min-p", float, "Drop tokens below min-p times the likeliest one's probability; 0 turns it off."),
     ParamField("repetition_penalty", "repetition", float, "Repetition penalty: above 1 discourages repeating tokens; 1 turns it off."),
     ParamField("no_repeat_ngram_size", "no-repeat n", int, "Never repeat an n-gram of this many tokens; 0 turns it off."),
-    ParamField("seed", "seed", int, "Same seed and parameters give the same text; blank draws a new seed each time.", blank_is_none=True),
+    ParamField(
+        "seed", "seed", int, "Same seed and parameters give the same text; blank draws a new seed each time.",
+        blank_is_none=True, placeholder="random",
+    ),
     ParamField("max_bars", "bars", int, "Stop after this many bars (lines); 0 means no limit."),
 )
 _FIELDS_BY_ID = {f"param-{field.name}": field for field in FIELDS}
@@ -127,7 +134,7 @@ class ParamsPanel(VerticalGroup):
                 yield Label(field.label, classes="param-label")
                 yield Input(
                     format_value(getattr(_DEFAULTS, field.name)),
-                    placeholder="random" if field.blank_is_none else "",
+                    placeholder=field.placeholder,
                     type="integer" if field.kind is int else "number",
                     validators=[FieldValidator(field, self.parsed_values)],
                     id=f"param-{field.name}",  # _FIELDS_BY_ID
@@ -196,16 +203,6 @@ class ParamsPanel(VerticalGroup):
         for field in FIELDS:
             self.input_for(field.name).value = format_value(getattr(params, field.name))
         self.artist = params.artist
-
-    def fit_context(self, context: int) -> None:
-        """Show what a model with a short context (``context`` positions) will do: the default
-        max tokens shows as what the sampler leaves after the longest prompt it keeps
-        (``jaxrap.sample.context``: half the context). A value the user typed stays (the
-        sampler cuts it with a warning if the prompt needs the room)."""
-        widget = self.input_for("max_new_tokens")
-        budget = budget_after_longest_prompt(_DEFAULTS.max_new_tokens, context)
-        if widget.value == format_value(_DEFAULTS.max_new_tokens) and budget < _DEFAULTS.max_new_tokens:
-            widget.value = format_value(budget)
 
     def focus_problem(self, error: FieldError) -> None:
         """Focus the input of the field ``error`` names (none for a field without an input)."""
