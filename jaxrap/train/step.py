@@ -109,9 +109,15 @@ def train_step(
 
 
 def all_finite(tree: Any) -> jax.Array:
-    """() bool: no inf or NaN in any floating-point leaf of ``tree``, reduced on the devices."""
+    """() bool: no inf or NaN in any floating-point leaf of ``tree``, reduced on the devices.
+
+    One sum over every element: an inf or NaN anywhere makes it inf or NaN, and a finite
+    state's sum stays far inside float32's range (it would take elements near 1e31). Sums are
+    the reductions XLA vectorises best: half the time of all(isfinite(leaf)) on XLA:CPU (README,
+    Reliability, has the figures).
+    """
     leaves = [leaf for leaf in jax.tree.leaves(tree) if jnp.issubdtype(leaf.dtype, jnp.floating)]
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+    return jnp.isfinite(sum(jnp.sum(leaf, dtype=jnp.float32) for leaf in leaves))
 
 
 def eval_step(params: Params, batch: Batch, *, forward: Forward) -> jax.Array:
