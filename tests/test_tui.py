@@ -475,14 +475,28 @@ def test_the_panel_values_are_the_ones_used(tiny_model, data_dir):
     drive(StudioApp(tiny_model), scenario)
 
 
-def test_a_request_beyond_the_context_is_cut_with_a_notification(tiny_model, data_dir):
+def test_every_request_beyond_the_context_is_cut_with_a_notification(tiny_model, data_dir):
+    """Each generation's warnings are its own: the same cut twice gets two notices (Python's
+    default filter shows a warning once per place), and the default max tokens fits silently."""
+
+    def cut_notices(app) -> int:
+        return sum("max_new_tokens 500 does not fit the model's context" in message for message in notifications(app))
+
     async def scenario(pilot):
         set_params(pilot, max_new_tokens=500, seed=1)  # the tiny model has 128 positions
+        for expected in (1, 2):
+            await pilot.click("#prompt")
+            await pilot.press(*"Encore", "enter")
+            await settle(pilot)
+            assert cut_notices(pilot.app) == expected
+        assert pilot.app.screen.query_one(StatusLine).state.startswith("ready")
+        before = len(notifications(pilot.app))
+        set_params(pilot, max_new_tokens="")  # blank: as many as fit
         await pilot.click("#prompt")
         await pilot.press(*"Encore", "enter")
         await settle(pilot)
-        assert any("does not fit the model's context" in message for message in notifications(pilot.app))
-        assert pilot.app.screen.query_one(StatusLine).state.startswith("ready")
+        assert len(notifications(pilot.app)) == before
+        assert pilot.app.screen.query(EntryCard)[-1].entry.params["max_new_tokens"] is None
 
     drive(StudioApp(tiny_model), scenario)
 

@@ -9,7 +9,6 @@ worker once the window is up (see ``jaxrap.tui.engine``).
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Iterable
 from functools import partial
 
@@ -38,22 +37,12 @@ class StudioApp(App[None]):
         self.load_engine = load_engine
 
     def on_mount(self) -> None:
-        # Python warnings from the workers (a prompt or max tokens cut to fit the model's
-        # context) become notifications instead of vanishing into Textual's captured stderr.
-        self._showwarning = warnings.showwarning
-        warnings.showwarning = self._notify_warning
         problem = model_problem(self.model)
         if problem:
             self.push_screen(NoModelScreen(problem))
         else:
             assert self.model  # no model is a problem
             self.push_screen(StudioScreen(self.model, self.load_engine))
-
-    def on_unmount(self) -> None:
-        warnings.showwarning = self._showwarning
-
-    def _notify_warning(self, message, category, filename, lineno, file=None, line=None) -> None:
-        self.notify(str(message), title="Warning", severity="warning", timeout=10)  # thread-safe
 
     def open_model(self, model: str) -> None:
         """Leave the no-model screen for a studio on ``model``."""

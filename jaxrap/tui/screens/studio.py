@@ -3,13 +3,18 @@
 Threads: loading the model and generating run in thread workers (``@work(thread=True)``)
 that report back with messages, so the screen never waits on jax. A generation owns a
 ``threading.Event``; Esc sets it, the sampler returns between two chunks, and the card is
-marked stopped at once, whatever the worker is still finishing.
+marked stopped at once, whatever the worker is still finishing. The Python warnings of each
+load and each generation (a prompt or max tokens cut to fit the model's context) become
+notifications, every time (``caught_warnings``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from textual import on, work
@@ -33,6 +38,21 @@ from jaxrap.tui.widgets.status_line import StatusLine
 
 BAR_SEPARATOR = " / "  # typed in the one-line prompt box between bars; becomes a newline
 EMPTY_HINT = "No generations yet. Type a few words (bars separated by ' / ') and press Enter."
+
+
+# warnings.catch_warnings swaps process-wide state (the filters, showwarning): two workers
+# inside it at once would restore each other's state in the wrong order. Workers take turns;
+# a stopped generation lets go within a chunk.
+_WARNINGS_TURN = threading.Lock()
+
+
+@contextmanager
+def caught_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Every warning raised in the block, each time (not once per place, Python's default), in
+    a list the worker turns into notifications."""
+    with _WARNINGS_TURN, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
 
 
 def bars(card: EntryCard) -> str:
@@ -121,7 +141,9 @@ class StudioScreen(Screen):
             self.post_message(self.ModelProgress(stage))
 
         try:
-            engine = self.load_engine(self.model, progress)
+            with caught_warnings() as caught:
+                engine = self.load_engine(self.model, progress)
+            self._notify_warnings(caught)
         except JaxrapError as error:
             self.post_message(self.ModelFailed(str(error)))
             return
@@ -191,16 +213,24 @@ class StudioScreen(Screen):
         engine = self.engine
         assert engine is not None  # set before _engine_ready
         error = None
-        try:
-            for text in engine.stream(prompt, params, cancel):
-                if cancel.is_set() or worker.is_cancelled:
-                    break
-                self.post_message(self.Streamed(card, text))
-        except JaxrapError as failure:
-            error = str(failure)
-        except Exception as failure:  # noqa: BLE001 - shown on the card, the app keeps running
-            error = f"{type(failure).__name__}: {failure}"
+        with caught_warnings() as caught:
+            try:
+                for text in engine.stream(prompt, params, cancel):
+                    self._notify_warnings(caught)  # the context's cuts come before the first text
+                    if cancel.is_set() or worker.is_cancelled:
+                        break
+                    self.post_message(self.Streamed(card, text))
+            except JaxrapError as failure:
+                error = str(failure)
+            except Exception as failure:  # noqa: BLE001 - shown on the card, the app keeps running
+                error = f"{type(failure).__name__}: {failure}"
+            self._notify_warnings(caught)
         self.post_message(self.Finished(card, error))
+
+    def _notify_warnings(self, caught: list[warnings.WarningMessage]) -> None:
+        """Each warning caught so far as a notification (thread-safe), once."""
+        while caught:
+            self.notify(str(caught.pop(0).message), title="Warning", severity="warning", timeout=10)
 
     def on_studio_screen_streamed(self, message: Streamed) -> None:
         if message.card is not self._live:  # stopped already: drop what was in flight
