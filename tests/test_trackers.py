@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from jaxrap.train.trackers import CallbackTracker, ConsoleTracker, JsonlTracker, TensorBoardTracker
@@ -49,6 +51,28 @@ def test_jsonl_appends_and_drops_steps_a_resume_will_redo(tmp_path):
     assert [r["step"] for r in records] == [10, 20, 30]
     assert records[0]["loss"] == 2.5 and "time" in records[0]
     assert records[2]["loss"] == "nan" and records[2]["eval_perplexity"] == EVAL["eval_perplexity"]
+
+
+def test_a_kill_while_jsonl_drops_the_redone_steps_keeps_the_records(tmp_path, monkeypatch):
+    """Dropping the steps a resume redoes rewrites metrics.jsonl: a process killed in the middle
+    of that write must leave the records as they were, not a truncated file."""
+    path = tmp_path / "metrics.jsonl"
+    first = JsonlTracker(path)
+    first.start(0, 30)
+    for step in (10, 20, 30):
+        first.log(step, TRAIN)
+    first.finish()
+    before = path.read_text()
+
+    def killed_halfway(self, text, *args, **kwargs):
+        with open(self, "w", encoding="utf-8") as handle:
+            handle.write(text[: len(text) // 2])
+        raise SystemExit("killed")  # as SIGKILL would stop it, mid-write
+
+    monkeypatch.setattr(Path, "write_text", killed_halfway)
+    with pytest.raises(SystemExit):
+        JsonlTracker(path).start(10, 40)
+    assert path.read_text() == before
 
 
 def test_console_prints_plain_lines_when_not_a_terminal():

@@ -175,7 +175,11 @@ class JsonlTracker:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             kept = [line for line in self.path.read_text(encoding="utf-8").splitlines() if _record_step(line) <= start_step]
-            self.path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+            # Written beside, then renamed over the old file: a kill mid-write (a preemption
+            # right after a resume) leaves the old records whole instead of a truncated file.
+            rewritten = self.path.with_name(f"{self.path.name}.tmp")
+            rewritten.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+            rewritten.replace(self.path)
         self._file = self.path.open("a", encoding="utf-8")
 
     def log(self, step: int, metrics: Metrics) -> None:
