@@ -35,7 +35,9 @@ def _blocks() -> PackedBlocks:
     blocks = PackedBlocks(tokens, BLOCK, eos_token_id=0, pad_token_id=1, data_key="poison-test")
     batches = TrainBatches(blocks, BATCH, seed=0)
     first_row = [next(batches) for _ in range(POISONED_STEP)][-1]["input_ids"][0]
-    (block,) = [b for b in range(blocks.num_blocks) if np.array_equal(blocks.gather(np.array([b]))["input_ids"][0], first_row)]
+    (block,) = [
+        b for b in range(blocks.num_blocks) if np.array_equal(blocks.gather(np.array([b]))["input_ids"][0], first_row)
+    ]
     tokens[block * BLOCK + 2] = POISON  # stream position block*T + 3: an input of that block only
     return blocks
 
@@ -62,18 +64,40 @@ def _poisoned_forward(config: GPT2Config, kind: str):
     return poisoned
 
 
-@pytest.mark.parametrize(("kind", "overrides", "problem"), [
-    ("inf_gradient", [], "the gradient norm is inf"),  # clipping turns the inf into NaN params
-    ("overflowing_gradient", ["optim.clip_norm=null"], "the gradient norm is inf"),  # params stay finite, Adam's moments do not
-])
+@pytest.mark.parametrize(
+    ("kind", "overrides", "problem"),
+    [
+        # clipping turns the inf into NaN params
+        ("inf_gradient", [], "the gradient norm is inf"),
+        # params stay finite, Adam's moments do not
+        ("overflowing_gradient", ["optim.clip_norm=null"], "the gradient norm is inf"),
+    ],
+)
 def test_a_poisoned_batch_at_a_save_step_stops_before_saving(kind, overrides, problem, tmp_path):
-    config = load_config(None, [
-        "train.steps=8", f"train.per_device_batch_size={BATCH}", "train.save_every=1", "train.log_every=4",
-        "train.eval_every=100", "train.keep_checkpoints=20", "optim.warmup_steps=0", f"data.block_size={BLOCK}",
-        *overrides,
-    ])
-    model_config = GPT2Config(vocab_size=VOCAB, n_positions=BLOCK, n_embd=16, n_layer=1, n_head=2,
-                              bos_token_id=0, eos_token_id=0, pad_token_id=1)
+    config = load_config(
+        None,
+        [
+            "train.steps=8",
+            f"train.per_device_batch_size={BATCH}",
+            "train.save_every=1",
+            "train.log_every=4",
+            "train.eval_every=100",
+            "train.keep_checkpoints=20",
+            "optim.warmup_steps=0",
+            f"data.block_size={BLOCK}",
+            *overrides,
+        ],
+    )
+    model_config = GPT2Config(
+        vocab_size=VOCAB,
+        n_positions=BLOCK,
+        n_embd=16,
+        n_layer=1,
+        n_head=2,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=1,
+    )
     model = loop.Model(
         forward=_poisoned_forward(model_config, kind),
         abstract_params=gpt2.abstract(model_config)[1],

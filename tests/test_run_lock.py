@@ -27,7 +27,9 @@ def test_a_second_holder_is_refused_and_the_lock_is_free_after_release(tmp_path)
         record = json.loads(lock.read_text())
         assert (record["pid"], record["host"]) == (os.getpid(), socket.gethostname())
         # flock is per open file: a second open, even in this process, is refused.
-        with pytest.raises(JaxrapError, match=rf"another `jaxrap train` is writing to this run directory \(pid {os.getpid()} on host"):
+        with pytest.raises(
+            JaxrapError, match=rf"another `jaxrap train` is writing to this run directory \(pid {os.getpid()} on host"
+        ):
             with hold_run_lock(lock):
                 pass
     with hold_run_lock(lock):  # released on exit
@@ -54,7 +56,18 @@ def test_a_second_jaxrap_train_is_refused_at_once_and_a_killed_first_frees_the_l
         "train: {steps: 100000, per_device_batch_size: 2, log_every: 1, eval_every: 100000, save_every: 100000}\n"
     )
     run = RunDir(tmp_path / "run")
-    command = [sys.executable, "-m", "jaxrap", "train", "--config", str(config), "--run-dir", str(run.path), "--samples", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "jaxrap",
+        "train",
+        "--config",
+        str(config),
+        "--run-dir",
+        str(run.path),
+        "--samples",
+        "0",
+    ]
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1", "JAX_PLATFORMS": "cpu"}
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -67,10 +80,14 @@ def test_a_second_jaxrap_train_is_refused_at_once_and_a_killed_first_frees_the_l
         elsewhere = tmp_path / "elsewhere"
         second = subprocess.run(
             [*command, "--set", f"data.path={elsewhere}", "--source", str(tmp_path / "lyrics.csv")],
-            env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
         )
         assert second.returncode == 2, second.stdout + second.stderr
-        assert f"another `jaxrap train` is writing to this run directory (pid {first.pid} on host {socket.gethostname()} since" in second.stderr
+        holder = f"(pid {first.pid} on host {socket.gethostname()} since"
+        assert f"another `jaxrap train` is writing to this run directory {holder}" in second.stderr
         assert "Traceback" not in second.stderr
         assert not elsewhere.exists()
         assert first.poll() is None  # the first one trains on

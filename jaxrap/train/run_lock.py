@@ -36,7 +36,9 @@ from jaxrap.errors import JaxrapError
 
 
 @contextmanager
-def hold_run_lock(lock_file: Path, *, holder: bool = True, agree: Callable[[bool], bool] | None = None) -> Iterator[None]:
+def hold_run_lock(
+    lock_file: Path, *, holder: bool = True, agree: Callable[[bool], bool] | None = None
+) -> Iterator[None]:
     """Hold ``lock_file`` (``RunDir.lock_file``) for the ``with`` block, or raise JaxrapError
     naming its holder.
 
@@ -45,7 +47,10 @@ def hold_run_lock(lock_file: Path, *, holder: bool = True, agree: Callable[[bool
     """
     fd, problem = _lock(lock_file) if holder else (None, None)
     if agree is not None and not agree(problem is None):
-        problem = problem or f"{lock_file.parent}: process 0 could not lock this run directory (another `jaxrap train` writes to it)"
+        problem = (
+            problem
+            or f"{lock_file.parent}: process 0 could not lock this run directory (another `jaxrap train` writes to it)"
+        )
     if problem is not None:
         raise JaxrapError(problem)
     try:
