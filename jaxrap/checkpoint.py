@@ -134,7 +134,7 @@ class Checkpoints:
         """``(step, restore(step))`` for the newest step that restores; None when there are none.
 
         A step that fails (deleted or truncated files) is reported through ``warn`` and the one
-        before it is tried; a writable manager then moves the failed steps aside.
+        before it is tried; once one restores, a writable manager moves the failed ones aside.
         """
         steps = self.steps() if steps is None else steps
         failures, restored = [], None
@@ -147,18 +147,21 @@ class Checkpoints:
                 reason = f"{type(error).__name__}: {error}".splitlines()[0][:300]
                 failures.append(step)
                 warn(f"warning: checkpoint {step} in {self.directory} is unreadable ({reason}); trying the one before")
-        if failures and not self.read_only:
-            self._move_aside(failures, warn)
-        if restored is None and failures:
+        if not self.read_only and jax.process_count() > 1:
+            _same_step_everywhere(None if restored is None else restored[0])
+        if restored is None and failures:  # nothing moved: a rerun must not start afresh by itself
             raise JaxrapError(
                 f"{self.directory}: no readable checkpoint (tried steps {', '.join(map(str, failures))});"
                 " delete the damaged step directories, or start a new run directory"
             )
+        if failures and not self.read_only:
+            self._move_aside(failures, warn)
         return restored
 
     def _move_aside(self, steps: list[int], warn: Callable[[str], None]) -> None:
         """Rename unreadable step directories out of Orbax's step names (process 0, once every
-        process is done reading them), so that training can save those steps again."""
+        process is done reading them; they failed the same steps, see _same_step_everywhere),
+        so that training can save those steps again."""
         multiprocess = jax.process_count() > 1
         if multiprocess:
             from jax.experimental import multihost_utils
@@ -187,6 +190,21 @@ class Checkpoints:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _same_step_everywhere(step: int | None) -> None:
+    """Every process of a job restored the same step (None: none), or all raise: a checkpoint
+    only some processes can read would have them train from different states."""
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    steps = multihost_utils.process_allgather(np.int32(-1 if step is None else step)).tolist()
+    if len(set(steps)) > 1:
+        named = ", ".join(f"process {index}: {'none' if value < 0 else value}" for index, value in enumerate(steps))
+        raise JaxrapError(
+            f"the processes resumed different checkpoints ({named}): some cannot read a checkpoint the others can;"
+            " check that every host sees the same run directory"
+        )
 
 
 def _drop_closed_loop_callbacks() -> None:
