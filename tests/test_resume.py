@@ -26,9 +26,6 @@ from jaxrap.train.sharding import make_mesh
 from jaxrap.train.trackers import CallbackTracker, JsonlTracker, MemoryTracker
 
 STEPS = 12
-# Orbax leaves an asyncio callback behind when a restore fails (the damaged checkpoint); it
-# fires after its event loop closed. Harmless: the failure itself is what the tests check.
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
 def _config(corpus: Path, tokenizer: Path, *overrides: str):
