@@ -33,13 +33,18 @@ def test_tensorboard_event_files_hold_every_scalar(tmp_path):
     assert [e.step for e in events.Tensors("eval/perplexity")] == [20]
 
 
+def _logged(path: Path, steps: tuple[int, ...]) -> Path:
+    """metrics.jsonl as a run that logged ``steps`` left it."""
+    tracker = JsonlTracker(path)
+    tracker.start(0, steps[-1])
+    for step in steps:
+        tracker.log(step, TRAIN)
+    tracker.finish()
+    return path
+
+
 def test_jsonl_appends_and_drops_steps_a_resume_will_redo(tmp_path):
-    path = tmp_path / "metrics.jsonl"
-    first = JsonlTracker(path)
-    first.start(0, 30)
-    for step in (10, 20, 30):
-        first.log(step, TRAIN)
-    first.finish()
+    path = _logged(tmp_path / "metrics.jsonl", steps=(10, 20, 30))
     with path.open("a") as handle:
         handle.write('{"step": 40, "lo')  # a torn line from a killed run
 
@@ -56,12 +61,7 @@ def test_jsonl_appends_and_drops_steps_a_resume_will_redo(tmp_path):
 def test_a_kill_while_jsonl_drops_the_redone_steps_keeps_the_records(tmp_path, monkeypatch):
     """Dropping the steps a resume redoes rewrites metrics.jsonl: a process killed in the middle
     of that write must leave the records as they were, not a truncated file."""
-    path = tmp_path / "metrics.jsonl"
-    first = JsonlTracker(path)
-    first.start(0, 30)
-    for step in (10, 20, 30):
-        first.log(step, TRAIN)
-    first.finish()
+    path = _logged(tmp_path / "metrics.jsonl", steps=(10, 20, 30))
     before = path.read_text()
 
     def killed_halfway(self, text, *args, **kwargs):
