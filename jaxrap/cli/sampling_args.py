@@ -29,6 +29,14 @@ _FLAGS = {
     "--num-samples": (int, "independent samples of the prompt, decoded together"),
     "--max-bars": (int, "end a sample after this many lines; 0 is off"),
     "--artist": (str, "write as this artist (models trained with artist tokens; list them with `jaxrap artists`)"),
+    "--rhyme-scheme": (str, "rhyme letters per bar, repeated over the bars: AABB, ABAB, ABBA, AAAA; x is a free bar"),
+    "--rhyme-with": (str, "the first rhyme group written ends on this word's sound (needs --rhyme-scheme)"),
+    "--syllables": (int, "target syllables per bar"),
+    "--syllable-tolerance": (int, "bars of syllables - T to syllables + T syllables meet the target"),
+    "--candidates": (int, "with bar controls: candidate bars drawn at once for each bar, 1..64; one meeting the"
+                          " targets is kept"),
+    "--steering": (float, "with bar controls: on-device steering (rhyme bias in logits, bar-length masks); 0 is off"),
+    "--redraws": (int, "with bar controls: times a bar is drawn again when no candidate meets its targets"),
 }
 
 
@@ -44,7 +52,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, *, skip: Collection[
         if _field(flag) in skip:
             continue
         default = getattr(defaults, _field(flag))
-        shown = "none: the unknown-artist token" if flag == "--artist" else default
+        shown = "none: the unknown-artist token" if flag == "--artist" else "none" if default is None else default
         group.add_argument(flag, type=kind, default=default, help=f"{help_text} (default {shown})")
     group.add_argument("--seed", type=int, default=None, help="PRNG seed (default: a fresh one, printed on stderr)")
     if "stop" not in skip:
