@@ -21,14 +21,17 @@ def test_a_bar_in_range_on_its_rhyme_meets_its_target():
     assert check.failures == () and check.syllables_off == 0
 
 
-@pytest.mark.parametrize("line, bar_target, complete, reason", [
-    ("Sous la pluie", target(low=8, high=12), True, "3 syllables, not 8-12"),
-    ("J'rentre seul à la maison sous la mer", target(key="i"), True, "ends on 'ɛʁ' (mer), not 'i'"),
-    ("J'rentre seul à la maison dans la nuit", target(key="i", used={"nuit"}), True, "does not rhyme with itself"),
-    ("🔥 🔥", target(), True, "no word said"),
-    ("J'rentre seul à la maison", target(), False, "not ended within its tokens"),
-    ("Ça fait pff", target(), True, "cannot rhyme"),
-])
+@pytest.mark.parametrize(
+    "line, bar_target, complete, reason",
+    [
+        ("Sous la pluie", target(low=8, high=12), True, "3 syllables, not 8-12"),
+        ("J'rentre seul à la maison sous la mer", target(key="i"), True, "ends on 'ɛʁ' (mer), not 'i'"),
+        ("J'rentre seul à la maison dans la nuit", target(key="i", used={"nuit"}), True, "does not rhyme with itself"),
+        ("🔥 🔥", target(), True, "no word said"),
+        ("J'rentre seul à la maison", target(), False, "not ended within its tokens"),
+        ("Ça fait pff", target(), True, "cannot rhyme"),
+    ],
+)
 def test_each_miss_says_why(line, bar_target, complete, reason):
     check = check_bar(line, bar_target, complete=complete)
     assert not check.met and any(reason in failure for failure in check.failures), check.failures
@@ -60,7 +63,9 @@ def test_closest_draws_ties_uniformly():
 
 
 def test_a_prompt_ending_on_a_bar_sets_its_letters_target():
-    song = SongTargets("[Intro]\nJ'traîne au quartier\n\n", rhyme_scheme="AABB", rhyme_with=None, syllables=12, tolerance=2)
+    song = SongTargets(
+        "[Intro]\nJ'traîne au quartier\n\n", rhyme_scheme="AABB", rhyme_with=None, syllables=12, tolerance=2
+    )
     assert song.first_generated == 1  # markers and blank lines are not bars
     first = song.target(1)
     assert (first.letter, first.rhyme_key, first.used_words) == ("A", rhyme_key("quartier"), {"quartier"})

@@ -151,7 +151,9 @@ def test_rhyme_with_sets_the_first_group_and_its_word_is_a_miss(generator):
     for delta in deltas_of(generator, params):
         assert delta.bar.target_key == rhyme_target_key("nuit")
         assert delta.bar.word != "nuit" or not delta.bar.met
-        assert delta.bar.met == (delta.bar.rhyme_key == "i" and delta.bar.word != "nuit" and 3 <= delta.bar.syllables <= 5)
+        assert delta.bar.met == (
+            delta.bar.rhyme_key == "i" and delta.bar.word != "nuit" and 3 <= delta.bar.syllables <= 5
+        )
 
 
 def test_steering_keeps_every_bar_within_its_syllables_token_by_token(generator):
@@ -209,7 +211,8 @@ def test_stop_strings_budgets_and_cancel_end_samples(generator):
 def test_without_bar_controls_the_bar_fields_change_nothing(generator):
     plain = SamplingParams(seed=3, max_new_tokens=30, num_samples=2)
     assert generator.generate(PROMPT, plain) == generator.generate(
-        PROMPT, plain.replace(candidates=5, steering=0.0, redraws=7, syllable_tolerance=4))
+        PROMPT, plain.replace(candidates=5, steering=0.0, redraws=7, syllable_tolerance=4)
+    )
 
 
 def test_changing_bar_controls_compiles_nothing(generator, count_compilations, monkeypatch):
@@ -218,9 +221,17 @@ def test_changing_bar_controls_compiles_nothing(generator, count_compilations, m
     base = BARS.replace(rhyme_scheme="AABB", max_bars=2, redraws=2)
     generator.generate(PROMPT, base)
     changes = [
-        dict(rhyme_scheme="ABBA"), dict(rhyme_scheme="AAAA", rhyme_with="nuit"), dict(syllables=9),
-        dict(syllable_tolerance=0), dict(steering=0.0), dict(steering=7.5), dict(redraws=0), dict(seed=5),
-        dict(syllables=None, rhyme_scheme="xA"), dict(temperature=0.0), dict(stop=("a",), max_bars=5),
+        dict(rhyme_scheme="ABBA"),
+        dict(rhyme_scheme="AAAA", rhyme_with="nuit"),
+        dict(syllables=9),
+        dict(syllable_tolerance=0),
+        dict(steering=0.0),
+        dict(steering=7.5),
+        dict(redraws=0),
+        dict(seed=5),
+        dict(syllables=None, rhyme_scheme="xA"),
+        dict(temperature=0.0),
+        dict(stop=("a",), max_bars=5),
     ]
     with count_compilations() as compiled:
         for change in changes:

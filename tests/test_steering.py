@@ -14,8 +14,18 @@ from jaxrap.sample.steering import ANY_LENGTH, NO_CLASS, BarCarry, BarTargets, S
 
 # (decoded text, raw vocabulary string): an invented byte-level vocabulary, id = position.
 VOCAB = [
-    ("<|endoftext|>", "<|endoftext|>"), ("\n", "Ċ"), (" nuit", "Ġnuit"), (" pluie", "Ġpluie"), (" la", "Ġla"),
-    (" mer", "Ġmer"), ("s", "s"), (",", ","), (" j", "Ġj"), ("'", "'"), ("ai", "ai"), (" maintenant", "Ġmaintenant"),
+    ("<|endoftext|>", "<|endoftext|>"),
+    ("\n", "Ċ"),
+    (" nuit", "Ġnuit"),
+    (" pluie", "Ġpluie"),
+    (" la", "Ġla"),
+    (" mer", "Ġmer"),
+    ("s", "s"),
+    (",", ","),
+    (" j", "Ġj"),
+    ("'", "'"),
+    ("ai", "ai"),
+    (" maintenant", "Ġmaintenant"),
 ]
 ID = {raw: i for i, (_, raw) in enumerate(VOCAB)}
 EOS = 0
@@ -42,8 +52,12 @@ def carry_after(tables, *raws: str) -> BarCarry:
 
 def targets(*, rhyme_class=NO_CLASS, avoid=-1, low=1, high=ANY_LENGTH, max_tokens=64, strength=2.0) -> BarTargets:
     return BarTargets(
-        rhyme_class=jnp.array([rhyme_class], jnp.int32), avoid_token=jnp.array([avoid], jnp.int32),
-        low=jnp.int32(low), high=jnp.int32(high), max_tokens=jnp.int32(max_tokens), strength=jnp.float32(strength),
+        rhyme_class=jnp.array([rhyme_class], jnp.int32),
+        avoid_token=jnp.array([avoid], jnp.int32),
+        low=jnp.int32(low),
+        high=jnp.int32(high),
+        max_tokens=jnp.int32(max_tokens),
+        strength=jnp.float32(strength),
     )
 
 
@@ -56,8 +70,8 @@ def banned(logits: np.ndarray) -> set[str]:
 
 
 def test_padding_past_the_tokenizer_adds_nothing(tables):
-    assert not tables.starts_word[len(VOCAB):].any() and tables.breaks_word[len(VOCAB):].all()
-    assert (np.asarray(tables.rhyme_class[len(VOCAB):]) == NO_CLASS).all()
+    assert not tables.starts_word[len(VOCAB) :].any() and tables.breaks_word[len(VOCAB) :].all()
+    assert (np.asarray(tables.rhyme_class[len(VOCAB) :]) == NO_CLASS).all()
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +96,7 @@ def test_advance_equals_the_host_replay_on_random_token_streams(tiny_bpe, seed):
         for row in range(4):
             since = streams[row, : t + 1]
             breaks = np.flatnonzero(text_tables.has_newline[since])
-            bar = since[breaks[-1] + 1:] if len(breaks) else since
+            bar = since[breaks[-1] + 1 :] if len(breaks) else since
             expected = replay_bar(text_tables, bar.tolist())
             assert (int(carry.syllables[row]), int(carry.word_class[row])) == tuple(expected), (row, t)
             assert int(carry.tokens[row]) == len(bar)

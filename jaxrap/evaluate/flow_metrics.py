@@ -24,8 +24,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from jaxrap.phonetics.rhyme import bar_vowels, last_spoken_word, rhyme_key
-from jaxrap.phonetics.rhyme import lyric_bars as lyric_bars  # the sampler reads bars by the same rule
+from jaxrap.phonetics.rhyme import (
+    bar_vowels,
+    last_spoken_word,
+    lyric_bars as lyric_bars,  # the sampler reads bars by the same rule
+    rhyme_key,
+)
 from jaxrap.phonetics.scheme import RhymeScheme, parse_rhyme_scheme
 from jaxrap.phonetics.syllables import count_syllables
 

@@ -79,7 +79,7 @@ def check_bar(line: str, target: BarTarget, *, complete: bool) -> BarCheck:
     if off:
         wanted = f"{target.low}-{target.high}" if target.high is not None else f"at least {target.low}"
         failures.append(f"{syllables} syllables, not {wanted}")
-    rhyme = _rhyme_failure(key, text, target) if target.letter is not None and word is not None else None
+    rhyme = _rhyme_failure(key, word.text, target) if target.letter is not None and word is not None else None
     if rhyme is not None:
         failures.append(rhyme)
     rhyme_missed = target.letter is not None and (word is None or rhyme is not None)

@@ -48,7 +48,7 @@ from jaxrap.model.config import GPT2Config
 from jaxrap.model.gpt2 import KVCache
 from jaxrap.phonetics.token_tables import token_tables
 from jaxrap.sample.bar_check import Bar, BarCheck, BarTarget, SongTargets, check_bar, closest
-from jaxrap.sample.decode import DecodeModel, _lm_head, prefill, prompt_bucket
+from jaxrap.sample.decode import DecodeModel, lm_logits, prefill, prompt_bucket
 from jaxrap.sample.params import SamplingParams
 from jaxrap.sample.processors import SamplingArrays, TokenHistory, process_logits, sample_tokens
 from jaxrap.sample.rows import RowLayout
@@ -98,9 +98,9 @@ def start_song(
         0, prompt_length, lambda i, carry: advance(carry, state.history.tokens[:, i], tables), BarCarry.start(rows)
     )
     return BarState(
-        cache=state.cache.replace(index=prompt_length - 1),
+        cache=dataclasses.replace(state.cache, index=prompt_length - 1),
         history=state.history,
-        carry=replay.replace(tokens=jnp.zeros_like(replay.tokens)),
+        carry=dataclasses.replace(replay, tokens=jnp.zeros_like(replay.tokens)),
         bar_done=jnp.zeros((rows,), bool),
         step=jnp.zeros((), jnp.int32),
     )
@@ -131,11 +131,12 @@ def decode_bar(
         hidden, cache = model.hidden_states(
             history.newest, attention_mask=active[:, None], positions=history.length[:, None] - 1, cache=state.cache
         )  # (B, 1, C)
+        assert cache is not None  # given a cache, hidden_states returns it updated
 
         def steering(logits, history, sampling):
             return steer(logits, state.carry, plan.targets, tables, sampling.eos_token_id)
 
-        logits = process_logits(_lm_head(hidden[:, 0], head), history, sampling, extra=(steering,))
+        logits = process_logits(lm_logits(hidden[:, 0], head), history, sampling, extra=(steering,))
         token = sample_tokens(logits, jax.random.fold_in(key, state.step), sampling)  # (B,)
         forced = jnp.take(plan.forced, jnp.minimum(state.step, W - 1), axis=1)  # (B,)
         token = jnp.where(forced != NO_TOKEN, forced, token)
@@ -167,18 +168,24 @@ def select(state: BarState, sources: jax.Array, start: jax.Array, index: jax.Arr
         window = jax.lax.dynamic_slice_in_dim(x, start, W, axis)
         return jax.lax.dynamic_update_slice_in_dim(x, window[heads], start, axis)
 
-    cache = cache.replace(
+    cache = dataclasses.replace(
+        cache,
         keys=tuple(copy_window(k, 2) for k in cache.keys),  # (B*H, D, S)
         values=tuple(copy_window(v, 1) for v in cache.values),  # (B*H, S, D)
         mask=cache.mask[sources],
         index=index,
     )
     history = state.history
-    history = history.replace(
-        tokens=history.tokens[sources], length=history.length[sources],
-        window_counts=history.window_counts[sources], generated_counts=history.generated_counts[sources],
+    history = dataclasses.replace(
+        history,
+        tokens=history.tokens[sources],
+        length=history.length[sources],
+        window_counts=history.window_counts[sources],
+        generated_counts=history.generated_counts[sources],
     )
-    return state.replace(cache=cache, history=history, carry=jax.tree.map(lambda x: x[sources], state.carry))
+    return dataclasses.replace(
+        state, cache=cache, history=history, carry=jax.tree.map(lambda x: x[sources], state.carry)
+    )
 
 
 @functools.cache
@@ -205,15 +212,22 @@ class BarSnapshot:
     def take(cls, state: BarState) -> BarSnapshot:
         history = state.history
         return cls(
-            np.int32(state.cache.index), np.array(history.length), np.array(history.window_counts),
-            np.array(history.generated_counts), jax.tree.map(np.array, state.carry),
+            np.int32(state.cache.index),
+            np.array(history.length),
+            np.array(history.window_counts),
+            np.array(history.generated_counts),
+            jax.tree.map(np.array, state.carry),
         )
 
     def restore(self, state: BarState) -> BarState:
-        history = state.history.replace(
-            length=self.length, window_counts=self.window_counts, generated_counts=self.generated_counts
+        history = dataclasses.replace(
+            state.history,
+            length=jnp.asarray(self.length),
+            window_counts=jnp.asarray(self.window_counts),
+            generated_counts=jnp.asarray(self.generated_counts),
         )
-        return state.replace(cache=state.cache.replace(index=self.index), history=history, carry=self.carry)
+        cache = dataclasses.replace(state.cache, index=jnp.asarray(self.index))
+        return dataclasses.replace(state, cache=cache, history=history, carry=jax.tree.map(jnp.asarray, self.carry))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,8 +265,13 @@ class BarDecoder:
         self.unfinished = list(prompt_ids[newlines[-1] + 1 :] if newlines else prompt_ids)  # the prompt's last line
         prompt_text = tokenizer.decode(list(prompt_ids), skip_special_tokens=True)
         self.songs = [
-            SongTargets(prompt_text, rhyme_scheme=params.rhyme_scheme, rhyme_with=params.rhyme_with,
-                        syllables=params.syllables, tolerance=params.syllable_tolerance)
+            SongTargets(
+                prompt_text,
+                rhyme_scheme=params.rhyme_scheme,
+                rhyme_with=params.rhyme_with,
+                syllables=params.syllables,
+                tolerance=params.syllable_tolerance,
+            )
             for _ in range(params.num_samples)
         ]
         self.finished = np.zeros(params.num_samples, bool)
@@ -262,8 +281,15 @@ class BarDecoder:
         self.window = min(BAR_WINDOW, S)
         prompt = np.zeros((1, prompt_bucket(len(prompt_ids), S)), np.int32)
         prompt[0, : len(prompt_ids)] = prompt_ids
-        self.state = self._start(model.params, model.head, prompt, np.int32(len(prompt_ids)), self.sampling,
-                                 self.tables, rows=self.layout.size)
+        self.state = self._start(
+            model.params,
+            model.head,
+            prompt,
+            np.int32(len(prompt_ids)),
+            self.sampling,
+            self.tables,
+            rows=self.layout.size,
+        )
         self.index = len(prompt_ids) - 1  # the cache's write index at the start of the next bar
         self.generated = np.zeros(params.num_samples, int)  # tokens of each sample's kept bars
         self._avoid: dict[str, int] = {}
@@ -283,8 +309,9 @@ class BarDecoder:
         live = [s for s in range(self.layout.samples) if not self.finished[s]]
         plan = BarPlan(
             targets=self._device_targets(targets),
-            forced=np.full((self.layout.size, self.window), NO_TOKEN, np.int32),
-            bar=np.int32(self.bar), attempt=np.int32(0),
+            forced=self._forced({}),
+            bar=jnp.int32(self.bar),
+            attempt=jnp.int32(0),
         )
         snapshot = BarSnapshot.take(self.state) if self.params.redraws else None
         start_length = np.array(self.state.history.length)  # (B,)
@@ -295,7 +322,7 @@ class BarDecoder:
         for attempt in range(self.params.redraws + 1):
             if attempt:
                 self.state = snapshot.restore(self.state)  # type: ignore[union-attr]  # redraws > 0
-            if not self._run(plan.replace(forced=self._forced(kept), attempt=np.int32(attempt)), cancel):
+            if not self._run(dataclasses.replace(plan, forced=self._forced(kept), attempt=jnp.int32(attempt)), cancel):
                 return None
             in_cache = {s: self.layout.row(s, 0) for s in kept}  # replayed on every row of the group
             tokens, length = np.array(self.state.history.tokens), np.array(self.state.history.length)
@@ -303,8 +330,12 @@ class BarDecoder:
                 if s in kept:
                     continue
                 drawn = [
-                    _Candidate(attempt, row, ids := tokens[row, start_length[row] : length[row]].tolist(),
-                               self._check(unfinished, ids, targets[s]))
+                    _Candidate(
+                        attempt,
+                        row,
+                        ids := tokens[row, start_length[row] : length[row]].tolist(),
+                        self._check(unfinished, ids, targets[s]),
+                    )
                     for row in self.layout.rows_of(s)
                 ]
                 seen[s] += drawn
@@ -321,7 +352,9 @@ class BarDecoder:
                     in_cache[s] = kept[s].row
         if len(in_cache) < len(live):  # a bar kept from an earlier attempt: replay them all once more
             self.state = snapshot.restore(self.state)  # type: ignore[union-attr]
-            if not self._run(plan.replace(forced=self._forced(kept), attempt=np.int32(attempt + 1)), cancel):
+            if not self._run(
+                dataclasses.replace(plan, forced=self._forced(kept), attempt=jnp.int32(attempt + 1)), cancel
+            ):
                 return None
             in_cache = {s: self.layout.row(s, 0) for s in kept}
         return self._keep(kept, in_cache, seen, targets, index, unfinished)
@@ -342,12 +375,23 @@ class BarDecoder:
             self.songs[s].record(check, index)
             self.generated[s] += len(chosen.ids)
             ended_song = chosen.ids[-1:] == [self.eos]
-            record = None if chosen.ids == [self.eos] else Bar(
-                index=index, text=check.line, syllables=check.syllables, rhyme_key=check.rhyme_key, word=check.word,
-                letter=target.letter, target_key=target.rhyme_key,
-                syllable_range=None if target.high is None else (target.low, target.high),
-                met=check.met, reason="; ".join(check.failures) or None,
-                candidates=len(seen[s]), redraws=max(c.attempt for c in seen[s]),
+            record = (
+                None
+                if chosen.ids == [self.eos]
+                else Bar(
+                    index=index,
+                    text=check.line,
+                    syllables=check.syllables,
+                    rhyme_key=check.rhyme_key,
+                    word=check.word,
+                    letter=target.letter,
+                    target_key=target.rhyme_key,
+                    syllable_range=None if target.high is None else (target.low, target.high),
+                    met=check.met,
+                    reason="; ".join(check.failures) or None,
+                    candidates=len(seen[s]),
+                    redraws=max(c.attempt for c in seen[s]),
+                )
             )
             if ended_song or self.generated[s] >= self.params.max_new_tokens or self.index >= S:
                 self.finished[s] = True
@@ -359,7 +403,7 @@ class BarDecoder:
         next chunk is dispatched before this one's "all done" is read; once all are done it
         runs no step."""
         idle = self.layout.per_row(self.finished)  # rows of finished samples take no part
-        state = self.state.replace(bar_done=idle, step=np.int32(0))
+        state = dataclasses.replace(self.state, bar_done=jnp.asarray(idle), step=jnp.int32(0))
         decode = functools.partial(self._decode, self.model.params, self.model.head)
         state, done = decode(state, plan, self.sampling, self.tables, np.int32(BAR_CHUNK))
         while True:
@@ -377,10 +421,12 @@ class BarDecoder:
         avoid = [self._avoid_token(t.used_words) for t in targets]
         first = targets[0]
         return BarTargets(
-            rhyme_class=self.layout.per_row(np.array(classes, np.int32)),
-            avoid_token=self.layout.per_row(np.array(avoid, np.int32)),
-            low=np.int32(first.low), high=np.int32(ANY_LENGTH if first.high is None else first.high),
-            max_tokens=np.int32(self.window), strength=np.float32(self.params.steering),
+            rhyme_class=jnp.asarray(self.layout.per_row(np.array(classes, np.int32))),
+            avoid_token=jnp.asarray(self.layout.per_row(np.array(avoid, np.int32))),
+            low=jnp.int32(first.low),
+            high=jnp.int32(ANY_LENGTH if first.high is None else first.high),
+            max_tokens=jnp.int32(self.window),
+            strength=jnp.float32(self.params.steering),
         )
 
     def _avoid_token(self, words: frozenset[str]) -> int:
@@ -394,12 +440,12 @@ class BarDecoder:
                 return self._avoid[word]
         return NO_TOKEN
 
-    def _forced(self, kept: dict[int, _Candidate]) -> np.ndarray:
+    def _forced(self, kept: dict[int, _Candidate]) -> jax.Array:
         """(B, W) the kept bars, on every row of their group; NO_TOKEN elsewhere."""
         forced = np.full((self.layout.size, self.window), NO_TOKEN, np.int32)
         for s, chosen in kept.items():
             forced[list(self.layout.rows_of(s)), : len(chosen.ids)] = chosen.ids
-        return forced
+        return jnp.asarray(forced)
 
     def _check(self, unfinished: list[int], ids: list[int], target: BarTarget) -> BarCheck:
         """A candidate's tokens as a line, measured: complete when a newline or end-of-song ends it."""

@@ -70,7 +70,7 @@ def lm_head_kernel(params: gpt2.Params) -> jax.Array:
     return jnp.asarray(params["wte"]["embedding"]).T.copy()
 
 
-def _lm_head(hidden: jax.Array, head: jax.Array) -> jax.Array:
+def lm_logits(hidden: jax.Array, head: jax.Array) -> jax.Array:
     """(B, C) final hidden states -> (B, V) float32 logits, as ``GPT2.logits`` computes them."""
     return (hidden.astype(head.dtype) @ head).astype(jnp.float32)
 
@@ -114,7 +114,7 @@ def prefill(
         history=TokenHistory.start(tokens, prompt_length, config.vocab_size, sampling),
         done=jnp.zeros((B,), bool),
     )
-    return state, _lm_head(last, head)
+    return state, lm_logits(last, head)
 
 
 def first_token(state: DecodeState, logits: jax.Array, sampling: SamplingArrays) -> tuple[DecodeState, jax.Array, jax.Array]:
@@ -147,7 +147,7 @@ def decode_chunk(
         step, state, out = carry
         # The newest token of the context, not yet in the cache; it goes to slot cache.index.
         hidden, cache = model.hidden_states(state.history.newest, cache=state.cache)  # (B, 1, C)
-        state, token = _generate_one(state.replace(cache=cache), _lm_head(hidden[:, 0], head), sampling)
+        state, token = _generate_one(state.replace(cache=cache), lm_logits(hidden[:, 0], head), sampling)
         return step + 1, state, out.at[:, step].set(token)
 
     out = jnp.full((B, MAX_CHUNK), NO_TOKEN, jnp.int32)
