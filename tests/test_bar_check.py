@@ -94,3 +94,15 @@ def test_recording_bars_fills_targets_once_and_remembers_words():
         song.record(check_bar(line, song.target(index), complete=True), index)
     assert song.target(2).rhyme_key == "i" and song.target(2).used_words == {"nuit", "pluie"}
     assert not check_bar("toute la nuit", song.target(2), complete=True).met
+
+
+def test_a_groups_first_bar_ends_on_a_sound_common_enough_to_rhyme_on():
+    song = SongTargets(
+        "", rhyme_scheme="AABB", rhyme_with=None, syllables=None, tolerance=2, opening_sounds=frozenset({"i", "e"})
+    )
+    opener = song.target(0)
+    assert check_bar("dans la nuit", opener, complete=True).met
+    rare = check_bar("elle attrape sa cape", opener, complete=True)
+    assert rare.failures == ("ends on 'ap' (cape), too rare a sound for its group to rhyme on",)
+    song.record(check_bar("dans la nuit", opener, complete=True), 0)
+    assert check_bar("sous la pluie", song.target(1), complete=True).met  # the group's sound, not an opener

@@ -50,12 +50,13 @@ def carry_after(tables, *raws: str) -> BarCarry:
     return carry
 
 
-def targets(*, rhyme_class=NO_CLASS, avoid=-1, low=1, high=ANY_LENGTH, max_tokens=64, strength=2.0) -> BarTargets:
+def targets(*, rhyme_class=NO_CLASS, avoid=-1, low=1, high=ANY_LENGTH, rhyme_from=None, max_tokens=64, strength=2.0):
     return BarTargets(
         rhyme_class=jnp.array([rhyme_class], jnp.int32),
         avoid_token=jnp.array([avoid], jnp.int32),
         low=jnp.int32(low),
         high=jnp.int32(high),
+        rhyme_from=jnp.int32(low if rhyme_from is None else rhyme_from),
         max_tokens=jnp.int32(max_tokens),
         strength=jnp.float32(strength),
     )
@@ -160,3 +161,11 @@ def test_strength_zero_is_the_identity_and_a_fully_banned_row_keeps_its_logits(t
     only_newline_gone = logits.at[0, ID["Ċ"]].set(-jnp.inf)
     kept = jax.jit(steer)(only_newline_gone, carry, cap, tables, jnp.int32(EOS))
     np.testing.assert_array_equal(kept, only_newline_gone)
+
+
+def test_without_a_syllable_target_the_rhyme_is_steered_to_from_its_zone(tables, text_tables):
+    free = targets(rhyme_class=int(text_tables.rhyme_class[ID["Ġnuit"]]), rhyme_from=4)
+    early = steered(tables, carry_after(tables, "Ġla"), free)  # 1 + 1 < 4: no bias, a newline allowed
+    assert early[ID["Ġnuit"]] == 0.0 and early[ID["Ċ"]] == 0.0
+    late = steered(tables, carry_after(tables, "Ġla", "Ġla", "Ġla"), free)  # 3 + 1 = 4
+    assert late[ID["Ġnuit"]] == 2.0

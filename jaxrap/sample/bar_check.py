@@ -15,7 +15,9 @@ with a rhyme key, so a prompt ending on a bar sets the target of that bar's lett
 whatever the prompt said. A bar meets its target when it is complete (it ends with a newline or
 the end of the song), says a word, has ``low``..``high`` syllables, and (with a letter) ends on
 a sound that can rhyme, the group's sound if it has one, on a word no earlier bar of its group
-(or the rhyme word) ended on: a word does not rhyme with itself.
+(or the rhyme word) ended on: a word does not rhyme with itself. The first bar of a group must
+end on one of ``opening_sounds`` when given (``bar_decode`` gives the sounds common enough in the
+model's vocabulary for the rest of the group to find rhymes).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class BarTarget:
     used_words: frozenset[str]  # words it must not end on (its group's earlier end words)
     low: int  # fewest syllables (1 without a target)
     high: int | None  # most syllables; None: no target
+    opening_sounds: frozenset[str] | None = None  # sounds a group's first bar may end on; None: any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +94,8 @@ def _rhyme_failure(key: str | None, word: str, target: BarTarget) -> str | None:
         return f"ends on {word!r}, which cannot rhyme"
     if target.rhyme_key is not None and key != target.rhyme_key:
         return f"ends on '{key}' ({word}), not '{target.rhyme_key}'"
+    if target.rhyme_key is None and target.opening_sounds is not None and key not in target.opening_sounds:
+        return f"ends on '{key}' ({word}), too rare a sound for its group to rhyme on"
     if word in target.used_words:
         return f"ends on {word!r} again: a word does not rhyme with itself"
     return None
@@ -132,8 +137,10 @@ class SongTargets:
         rhyme_with: str | None,
         syllables: int | None,
         tolerance: int,
+        opening_sounds: frozenset[str] | None = None,
     ):
         self.scheme = None if rhyme_scheme is None else parse_rhyme_scheme(rhyme_scheme)
+        self.opening_sounds = opening_sounds
         self.low = 1 if syllables is None else max(syllables - tolerance, 1)
         self.high = None if syllables is None else syllables + tolerance
         complete_lines, _, self.unfinished = prompt_text.rpartition("\n")
@@ -165,6 +172,7 @@ class SongTargets:
             used_words=frozenset(() if group is None else self.words.get(group, ())),
             low=self.low,
             high=self.high,
+            opening_sounds=self.opening_sounds,
         )
 
     def record(self, check: BarCheck, index: int) -> None:

@@ -36,7 +36,7 @@ import dataclasses
 import functools
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import jax
 import jax.numpy as jnp
@@ -46,15 +46,31 @@ from flax import nnx, struct
 from jaxrap.model import gpt2
 from jaxrap.model.config import GPT2Config
 from jaxrap.model.gpt2 import KVCache
-from jaxrap.phonetics.token_tables import token_tables
+from jaxrap.phonetics.token_tables import TokenTables, token_tables
 from jaxrap.sample.bar_check import Bar, BarCheck, BarTarget, SongTargets, check_bar, closest
 from jaxrap.sample.decode import DecodeModel, lm_logits, prefill, prompt_bucket
 from jaxrap.sample.params import SamplingParams
 from jaxrap.sample.processors import SamplingArrays, TokenHistory, process_logits, sample_tokens
 from jaxrap.sample.rows import RowLayout
-from jaxrap.sample.steering import ANY_LENGTH, NO_CLASS, BarCarry, BarTargets, SteeringTables, advance, steer
+from jaxrap.sample.steering import (
+    ANY_LENGTH,
+    FREE_BAR_RHYME_FROM,
+    NO_CLASS,
+    BarCarry,
+    BarTargets,
+    SteeringTables,
+    advance,
+    steer,
+)
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 BAR_WINDOW = 64  # most tokens of one bar (static: the forced-token buffer, the window select copies)
+# A rhyme group's first bar ends on a sound at least this share of the vocabulary's whole-word
+# tokens (with a rhyme class) end on, so that its group can find rhymes: 15 of the tiny 4,096-token
+# BPE's 1,980, the 22 commonest sounds; rarer ones (-ap, -ɛk, -øl) were most misses (README).
+OPENING_SOUND_SHARE = 0.0075
 BAR_CHUNK = 16  # decode steps per jitted call: the host checks for cancel between calls
 NO_TOKEN = -1  # in BarPlan.forced: sample this step
 
@@ -198,6 +214,15 @@ def _programs(graphdef: nnx.GraphDef, config: GPT2Config) -> tuple[Callable, Cal
     )
 
 
+def opening_sounds(tables: TokenTables) -> frozenset[str]:
+    """The rhyme keys at least OPENING_SOUND_SHARE of the whole-word tokens with a class end on."""
+    classes = tables.rhyme_class[tables.starts_word & (tables.rhyme_class >= 0)]
+    counts = np.bincount(classes, minlength=len(tables.rhyme_keys))
+    return frozenset(
+        key for key, count in zip(tables.rhyme_keys, counts) if count >= OPENING_SOUND_SHARE * len(classes)
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class BarSnapshot:
     """Host copies of what a bar's attempt changes besides slots it writes past the start."""
@@ -252,7 +277,9 @@ class BarDecoder:
     """Decodes a prompt's samples bar by bar (the module docstring); ``next_bar`` gives the next
     bar of every sample that has not finished."""
 
-    def __init__(self, model: DecodeModel, tokenizer: Any, prompt_ids: Sequence[int], params: SamplingParams):
+    def __init__(
+        self, model: DecodeModel, tokenizer: PreTrainedTokenizerFast, prompt_ids: Sequence[int], params: SamplingParams
+    ):
         self.model, self.tokenizer, self.params = model, tokenizer, params
         self.layout = RowLayout(params.num_samples, params.candidates)
         self.eos = tokenizer.eos_token_id
@@ -263,7 +290,8 @@ class BarDecoder:
         self.ends_bar = text_tables.has_newline
         newlines = [i for i, token in enumerate(prompt_ids) if token < len(self.ends_bar) and self.ends_bar[token]]
         self.unfinished = list(prompt_ids[newlines[-1] + 1 :] if newlines else prompt_ids)  # the prompt's last line
-        prompt_text = tokenizer.decode(list(prompt_ids), skip_special_tokens=True)
+        prompt_text = self._decode_text(list(prompt_ids))
+        openers = opening_sounds(text_tables)
         self.songs = [
             SongTargets(
                 prompt_text,
@@ -271,6 +299,7 @@ class BarDecoder:
                 rhyme_with=params.rhyme_with,
                 syllables=params.syllables,
                 tolerance=params.syllable_tolerance,
+                opening_sounds=openers,
             )
             for _ in range(params.num_samples)
         ]
@@ -357,9 +386,16 @@ class BarDecoder:
             ):
                 return None
             in_cache = {s: self.layout.row(s, 0) for s in kept}
-        return self._keep(kept, in_cache, seen, targets, index, unfinished)
+        return self._keep(kept, in_cache, seen, targets, index)
 
-    def _keep(self, kept, in_cache, seen, targets, index, unfinished) -> list[KeptBar]:
+    def _keep(
+        self,
+        kept: dict[int, _Candidate],
+        in_cache: dict[int, int],
+        seen: dict[int, list[_Candidate]],
+        targets: Sequence[BarTarget],
+        index: int,
+    ) -> list[KeptBar]:
         """Copy each kept bar over its group, move the write index past the longest, and report."""
         sources = np.arange(self.layout.size, dtype=np.int32)
         for s, row in in_cache.items():
@@ -425,6 +461,7 @@ class BarDecoder:
             avoid_token=jnp.asarray(self.layout.per_row(np.array(avoid, np.int32))),
             low=jnp.int32(first.low),
             high=jnp.int32(ANY_LENGTH if first.high is None else first.high),
+            rhyme_from=jnp.int32(FREE_BAR_RHYME_FROM if first.high is None else first.low),
             max_tokens=jnp.int32(self.window),
             strength=jnp.float32(self.params.steering),
         )
@@ -450,8 +487,11 @@ class BarDecoder:
     def _check(self, unfinished: list[int], ids: list[int], target: BarTarget) -> BarCheck:
         """A candidate's tokens as a line, measured: complete when a newline or end-of-song ends it."""
         complete = bool(ids) and (ids[-1] == self.eos or self._ends_bar(ids[-1]))
-        line = self.tokenizer.decode(unfinished + ids, skip_special_tokens=True).split("\n")[0]
+        line = self._decode_text(unfinished + ids).split("\n")[0]
         return check_bar(line, target, complete=complete)
+
+    def _decode_text(self, ids: list[int]) -> str:
+        return cast(str, self.tokenizer.decode(ids, skip_special_tokens=True))  # one list of ids: one str
 
     def _ends_bar(self, token: int) -> bool:
         return token < len(self.ends_bar) and bool(self.ends_bar[token])

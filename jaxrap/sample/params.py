@@ -58,8 +58,8 @@ class SamplingParams:
     rhyme_with: str | None = None  # the first rhyme group the generated bars write in ends on this word's sound
     syllables: int | None = None  # target syllables per bar
     syllable_tolerance: int = 2  # a bar of syllables - T .. syllables + T meets the target
-    candidates: int = 8  # candidate bars decoded together for each bar; one meeting the targets is kept
-    steering: float = 3.0  # on-device steering in logits (rhyme bias, bar-length masks); 0 turns it off
+    candidates: int = 4  # candidate bars decoded together for each bar; one meeting the targets is kept
+    steering: float = 6.0  # on-device steering in logits (rhyme bias, bar-length masks); 0 turns it off
     redraws: int = 2  # times a bar is drawn again when no candidate meets the targets
 
     def __post_init__(self) -> None:
