@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -155,3 +156,25 @@ def conditioned_model_dir(tiny_corpus_dir, tmp_path_factory) -> Path:
     hf.save_pretrained(directory, config, gpt2.build(config, seed=1)[1], tokenizer=tokenizer)
     write_prompt_format(directory, artist_tokens=True)
     return directory
+
+
+@pytest.fixture
+def count_compilations():
+    """``with count_compilations() as compiled:`` collects one entry per XLA compilation inside."""
+    import jax
+
+    @contextlib.contextmanager
+    def counting():
+        compiled = []
+
+        def listener(event, duration, **kwargs):
+            if event == "/jax/core/compile/backend_compile_duration":
+                compiled.append(event)
+
+        jax.monitoring.register_event_duration_secs_listener(listener)
+        try:
+            yield compiled
+        finally:
+            jax.monitoring.unregister_event_duration_listener(listener)
+
+    return counting

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 
 import jax
@@ -31,21 +30,6 @@ def tokens_of(generator, prompt_ids, params, eos=None) -> np.ndarray:
     """(num_samples, n) generated ids, NO_TOKEN (-1) after a row finished."""
     sampling = SamplingArrays.from_params(params, eos)
     return np.concatenate(list(token_chunks(generator.model, prompt_ids, sampling, num_samples=params.num_samples)), 1)
-
-
-@contextlib.contextmanager
-def count_compilations():
-    compiled = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            compiled.append(event)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield compiled
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 @pytest.mark.parametrize("penalty, ngram", [(1.0, 0), (1.3, 0), (1.0, 3)])
@@ -94,7 +78,7 @@ def test_kv_cache_decoding_equals_full_forward(generator):
     np.testing.assert_array_equal(cached[:, 0], cached[:, 1])
 
 
-def test_changing_sampling_params_or_prompt_length_within_a_bucket_compiles_nothing(generator):
+def test_changing_sampling_params_or_prompt_length_within_a_bucket_compiles_nothing(generator, count_compilations):
     base = SamplingParams(max_new_tokens=12, seed=0)
     short, longer = "J'traîne", "J'traîne au quartier"
     assert prompt_bucket(len(generator.encode_prompt(short)), 128) == prompt_bucket(len(generator.encode_prompt(longer)), 128)

@@ -5,7 +5,9 @@ stdout carries the prompt followed by the generated text and nothing else, endin
 ``--num-samples N`` > 1, each sample (prompt + text, ending with a newline) comes after a
 line ``--- sample i/N ---``; sample 1 streams live, the others follow as soon as it ends.
 Warnings and the drawn seed go to stderr, each on its own lines and before any text (the
-prompt is fitted to the context before the first byte is written).
+prompt is fitted to the context before the first byte is written); with bar controls
+(``--rhyme-scheme``, ``--rhyme-with``, ``--syllables``) so does every bar that misses its
+targets, and a count of the bars that met them.
 """
 
 from __future__ import annotations
@@ -65,12 +67,32 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         warnings.showwarning = lambda message, *_args, **_kw: print(f"jaxrap: warning: {message}", file=sys.stderr)
         generator = Generator.load(args.model, dtype=args.dtype)
-        generator.prompt_prefix(params.artist)  # an unknown --artist fails before any output
-        if params.seed is None:
-            params = params.with_seed()
+        drawn_seed = params.seed is None
+        params = params.with_seed()
+        deltas = generator.stream(prompt, params)  # an unknown --artist, or no room for a bar, fails before any output
+        if drawn_seed:
             print(f"jaxrap: seed {params.seed} (pass --seed {params.seed} to get this text again)", file=sys.stderr)
-        write_samples(generator.stream(prompt, params), prompt, params.num_samples, sys.stdout)
+        if params.bar_controls:
+            deltas = report_bars(deltas, params.num_samples, sys.stderr)
+        write_samples(deltas, prompt, params.num_samples, sys.stdout)
     return 0
+
+
+def report_bars(deltas, total: int, err):
+    """The deltas, each bar that misses its targets named on ``err`` as it comes, and a count at
+    the end: a miss is never silent."""
+    met = kept = 0
+    for delta in deltas:
+        bar = delta.bar
+        if bar is not None:
+            kept += 1
+            met += bar.met
+            if not bar.met:
+                sample = f"sample {delta.sample + 1}, " if total > 1 else ""
+                print(f"jaxrap: warning: {sample}bar {bar.index + 1} misses its targets ({bar.reason});"
+                      f" kept the closest of {bar.candidates} candidates", file=err)
+        yield delta
+    print(f"jaxrap: {met} of {kept} bars met their targets", file=err)
 
 
 def write_samples(deltas, prompt: str, total: int, out) -> None:

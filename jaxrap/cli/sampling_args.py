@@ -34,6 +34,14 @@ _FLAGS = {
     "--num-samples": (int, "independent samples of the prompt, decoded together"),
     "--max-bars": (int, "end a sample after this many lines; 0 is off"),
     "--artist": (str, "write as this artist (models trained with artist tokens; list them with `jaxrap artists`)"),
+    "--rhyme-scheme": (str, "rhyme letters per bar, repeated over the bars: AABB, ABAB, ABBA, AAAA; x is a free bar"),
+    "--rhyme-with": (str, "the first rhyme group written ends on this word's sound (needs --rhyme-scheme)"),
+    "--syllables": (int, "target syllables per bar"),
+    "--syllable-tolerance": (int, "bars of syllables - T to syllables + T syllables meet the target"),
+    "--candidates": (int, "with bar controls: candidate bars drawn at once for each bar, 1..64; one meeting the"
+                          " targets is kept"),
+    "--steering": (float, "with bar controls: on-device steering (rhyme bias in logits, bar-length masks); 0 is off"),
+    "--redraws": (int, "with bar controls: times a bar is drawn again when no candidate meets its targets"),
 }
 
 

@@ -24,16 +24,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from jaxrap.phonetics.rhyme import bar_vowels, last_spoken_word, rhyme_key
+from jaxrap.phonetics.rhyme import (
+    bar_vowels,
+    last_spoken_word,
+    lyric_bars as lyric_bars,  # the sampler reads bars by the same rule
+    rhyme_key,
+)
 from jaxrap.phonetics.scheme import RhymeScheme, parse_rhyme_scheme
 from jaxrap.phonetics.syllables import count_syllables
 
 DENSITY_WINDOW = 4
-
-
-def lyric_bars(text: str) -> list[str]:
-    """The bars of a text: its lines, less blank lines and ``[section]`` markers."""
-    return [line for line in text.split("\n") if line.strip() and not (line.strip().startswith("[") and line.strip().endswith("]"))]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -110,6 +110,11 @@ def rhyme_groups(lines: Sequence[str], window: int = 4) -> list[int | None]:
     return groups
 
 
+def lyric_bars(text: str) -> list[str]:
+    """The bars of a text: its lines, less blank lines and ``[section]`` markers."""
+    return [line for line in text.split("\n") if not _is_marker(line)]
+
+
 def _is_marker(line: str) -> bool:
     """A blank line or a kept section header ("[Refrain]"): no bar."""
     stripped = line.strip()

@@ -70,7 +70,7 @@ def lm_head_kernel(params: gpt2.Params) -> jax.Array:
     return jnp.asarray(params["wte"]["embedding"]).T.copy()
 
 
-def _lm_head(hidden: jax.Array, head: jax.Array) -> jax.Array:
+def lm_logits(hidden: jax.Array, head: jax.Array) -> jax.Array:
     """(B, C) final hidden states -> (B, V) float32 logits, as ``GPT2.logits`` computes them."""
     return (hidden.astype(head.dtype) @ head).astype(jnp.float32)
 
@@ -78,7 +78,7 @@ def _lm_head(hidden: jax.Array, head: jax.Array) -> jax.Array:
 def _generate_one(state: DecodeState, logits: jax.Array, params: SamplingArrays) -> tuple[DecodeState, jax.Array]:
     """Process logits (B, V), sample, append: (new state, (B,) tokens, NO_TOKEN for finished rows)."""
     history = state.history
-    key = jax.random.fold_in(jax.random.key(params.seed), history.num_generated)
+    key = jax.random.fold_in(jax.random.key(params.seed), history.num_generated[0])  # rows advance together
     token = sample_tokens(process_logits(logits, history, params), key, params)  # (B,)
     emitted = jnp.where(state.done, NO_TOKEN, token)
     history = history.append(jnp.where(state.done, 0, token), params)
@@ -114,7 +114,7 @@ def prefill(
         history=TokenHistory.start(tokens, prompt_length, config.vocab_size, sampling),
         done=jnp.zeros((B,), bool),
     )
-    return state, _lm_head(last, head)
+    return state, lm_logits(last, head)
 
 
 def first_token(state: DecodeState, logits: jax.Array, sampling: SamplingArrays) -> tuple[DecodeState, jax.Array, jax.Array]:
@@ -146,9 +146,8 @@ def decode_chunk(
     def step(carry):
         step, state, out = carry
         # The newest token of the context, not yet in the cache; it goes to slot cache.index.
-        newest = jax.lax.dynamic_slice_in_dim(state.history.tokens, state.history.length - 1, 1, axis=1)  # (B, 1)
-        hidden, cache = model.hidden_states(newest, cache=state.cache)  # (B, 1, C)
-        state, token = _generate_one(state.replace(cache=cache), _lm_head(hidden[:, 0], head), sampling)
+        hidden, cache = model.hidden_states(state.history.newest, cache=state.cache)  # (B, 1, C)
+        state, token = _generate_one(state.replace(cache=cache), lm_logits(hidden[:, 0], head), sampling)
         return step + 1, state, out.at[:, step].set(token)
 
     out = jnp.full((B, MAX_CHUNK), NO_TOKEN, jnp.int32)

@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING
 
 from jaxrap.errors import JaxrapError
 from jaxrap.load import LoadedModel, load_model
+from jaxrap.sample.bar_check import Bar
 from jaxrap.sample.context import fit_prompt
 from jaxrap.sample.decode import DecodeModel, token_chunks
 from jaxrap.sample.params import SamplingParams
 from jaxrap.sample.processors import SamplingArrays
-from jaxrap.sample.sample_text import CANCELLED, LENGTH, SampleText
+from jaxrap.sample.sample_text import BARS, CANCELLED, LENGTH, SampleText
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
@@ -48,6 +49,7 @@ class TextDelta:
     sample: int  # which sample, 0 .. num_samples - 1
     text: str  # text to append to that sample (may be empty on its last delta)
     finish_reason: str | None = None  # set on a sample's last delta; see sample_text's reasons
+    bar: Bar | None = None  # with bar controls: the bar this delta shows, with its facts (met or not, why)
 
 
 class Generator:
@@ -115,8 +117,8 @@ class Generator:
 
         ``params.seed`` None draws a fresh seed. Setting ``cancel`` ends every sample (reason
         "cancelled") after the chunk being decoded. The prompt is encoded and fitted to the
-        context by this call, so its ContextOverflowWarnings (and an unknown artist's error)
-        come before any text, not in the middle of it.
+        context by this call, so its ContextOverflowWarnings (and an unknown artist's error, or
+        a JaxrapError when no bar fits) come before any text, not in the middle of it.
         """
         params = (params or SamplingParams()).with_seed()
         prefix = self.prompt_prefix(params.artist)
@@ -129,10 +131,29 @@ class Generator:
         eos = self.tokenizer.eos_token_id
         samples = [
             SampleText(self.tokenizer, prompt_ids, eos_token_id=eos, max_new_tokens=params.max_new_tokens,
-                       stop=params.stop, max_bars=params.max_bars)
+                       stop=params.stop, max_bars=0 if params.bar_controls else params.max_bars)
             for _ in range(params.num_samples)
         ]
-        sampling = SamplingArrays.from_params(params, eos)
+        if params.bar_controls:
+            self._check_room_for_a_bar(prompt_ids, params)
+            deltas = self._bar_deltas(prompt_ids, params, samples, cancel)
+        else:
+            deltas = self._token_deltas(prompt_ids, params, samples, cancel)
+        return self._finished(deltas, samples, cancel)
+
+    def _finished(self, deltas: Iterator[TextDelta], samples: list[SampleText],
+                  cancel: threading.Event | None) -> Iterator[TextDelta]:
+        """``deltas``, then the last delta of each sample they left unfinished (cancelled, or out of tokens)."""
+        yield from deltas
+        reason = CANCELLED if cancel is not None and cancel.is_set() else LENGTH
+        for index, sample in enumerate(samples):
+            if sample.finish_reason is None:
+                yield TextDelta(index, sample.finish(reason), reason)
+
+    def _token_deltas(self, prompt_ids: list[int], params: SamplingParams, samples: list[SampleText],
+                      cancel: threading.Event | None) -> Iterator[TextDelta]:
+        """Plain decoding: each sample's text as chunks of tokens come, until all end or cancel."""
+        sampling = SamplingArrays.from_params(params, self.tokenizer.eos_token_id)
         chunks = token_chunks(self.model, prompt_ids, sampling, num_samples=params.num_samples)
         try:
             for chunk in chunks:  # (B, k) tokens
@@ -144,13 +165,44 @@ class Generator:
                 if all(sample.finish_reason for sample in samples):
                     return
                 if cancel is not None and cancel.is_set():
-                    break
-            reason = CANCELLED if cancel is not None and cancel.is_set() else LENGTH
-            for index, sample in enumerate(samples):
-                if sample.finish_reason is None:
-                    yield TextDelta(index, sample.finish(reason), reason)
+                    return
         finally:
             chunks.close()
+
+    def _bar_deltas(self, prompt_ids: list[int], params: SamplingParams, samples: list[SampleText],
+                    cancel: threading.Event | None) -> Iterator[TextDelta]:
+        """Bar by bar (``bar_decode``): each sample's kept bar as one delta carrying its record."""
+        from jaxrap.sample.bar_decode import BarDecoder
+
+        decoder = BarDecoder(self.model, self.tokenizer, prompt_ids, params)
+        bars = [0] * params.num_samples
+        while not decoder.done and not (cancel is not None and cancel.is_set()):
+            kept = decoder.next_bar(cancel)
+            if kept is None:
+                return
+            for bar in kept:
+                sample = samples[bar.sample]
+                text = sample.push(bar.ids)
+                bars[bar.sample] += bar.bar is not None
+                if sample.finish_reason is None and bar.out_of_room:
+                    text += sample.finish(LENGTH)
+                elif sample.finish_reason is None and bars[bar.sample] == params.max_bars:
+                    text += sample.finish(BARS)
+                if sample.finish_reason is not None:
+                    decoder.finish(bar.sample)
+                yield TextDelta(bar.sample, text, sample.finish_reason, bar.bar)
+
+    def _check_room_for_a_bar(self, prompt_ids: list[int], params: SamplingParams) -> None:
+        """Bar controls need room for one bar after the prompt: at least a token per syllable of the
+        shortest bar they allow, and its newline."""
+        needed = max((params.syllables or 1) - params.syllable_tolerance, 1) + 1
+        if params.max_new_tokens < needed:
+            raise JaxrapError(
+                f"no room for one bar: {params.max_new_tokens} new tokens (max_new_tokens, after a"
+                f" {len(prompt_ids)}-token prompt in a context of {self.config.n_positions}) are fewer than the"
+                f" {needed} a bar of {needed - 1}+ syllables needs (a token per syllable and its newline);"
+                " shorten the prompt or raise max_new_tokens"
+            )
 
     def generate(self, prompt: str, params: SamplingParams | None = None) -> list[str]:
         """The generated text of each sample (without the prompt)."""

@@ -15,18 +15,22 @@ Change the defaults here only: the CLI flags and the terminal UI's panel read th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from jaxrap.errors import FieldError
+from jaxrap.errors import FieldError, JaxrapError
 
 DEFAULT_MAX_NEW_TOKENS = 256  # max_new_tokens None: as many as fit the context after the prompt, at most this
 MAX_SEED = 2**32  # seeds are uint32: they become a traced PRNG key inside the jitted prefill
-MAX_SAMPLES = 64  # samples of one prompt decode as one batch; more would not fit a CPU's cache
+MAX_SAMPLES = 64  # rows of one batch (samples, times candidates for bars); more would not fit a CPU's cache
 MAX_INT32 = 2**31 - 1  # counts reach the jitted sampler as int32 (processors.SamplingArrays)
 MAX_FLOAT32 = 3.4028234663852886e38  # and numbers as float32, where a larger one would be inf
+MAX_SYLLABLES = 32  # a bar's syllable target (and tolerance) at most: bars are capped in tokens (bar_decode)
+MAX_STEERING = 20.0  # logits: far beyond what any measured setting needs
+MAX_REDRAWS = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +56,15 @@ class SamplingParams:
     stop: tuple[str, ...] = ()  # end a sample where one of these strings appears (not included)
     max_bars: int = 0  # end a sample after this many generated newline-terminated bars; 0 is off
     artist: str | None = None  # condition on this artist (models trained with artist tokens); None: unknown
+    # Bar controls (README, "Rhyme and flow"). Any of the first three set makes decoding go bar by
+    # bar (``jaxrap.sample.bar_writer``); with none, the others are unused and decoding is plain.
+    rhyme_scheme: str | None = None  # letters per bar, repeated (AABB, ABAB, ABBA, AAAA; x a free bar)
+    rhyme_with: str | None = None  # the first rhyme group the generated bars write in ends on this word's sound
+    syllables: int | None = None  # target syllables per bar
+    syllable_tolerance: int = 2  # a bar of syllables - T .. syllables + T meets the target
+    candidates: int = 4  # candidate bars decoded together for each bar; one meeting the targets is kept
+    steering: float = 6.0  # on-device steering in logits (rhyme bias, bar-length masks); 0 turns it off
+    redraws: int = 2  # times a bar is drawn again when no candidate meets the targets
 
     def __post_init__(self) -> None:
         if not isinstance(self.stop, (list, tuple)) or not all(isinstance(s, str) for s in self.stop):
@@ -80,6 +93,43 @@ class SamplingParams:
             raise FieldError("stop", "stop strings must not be empty")
         if self.artist is not None and (not isinstance(self.artist, str) or not self.artist.strip()):
             raise FieldError("artist", f"artist must be an artist's name, got {self.artist!r}")
+        self._check_bar_controls()
+
+    @property
+    def bar_controls(self) -> bool:
+        """Whether decoding goes bar by bar: a rhyme scheme, a rhyme word or a syllable target is set."""
+        return self.rhyme_scheme is not None or self.rhyme_with is not None or self.syllables is not None
+
+    def _check_bar_controls(self) -> None:
+        if self.syllables is not None:
+            _check_int(self, "syllables", minimum=1, maximum=MAX_SYLLABLES)
+        _check_int(self, "syllable_tolerance", minimum=0, maximum=MAX_SYLLABLES)
+        _check_int(self, "candidates", minimum=1, maximum=MAX_SAMPLES)
+        _check_int(self, "redraws", minimum=0, maximum=MAX_REDRAWS)
+        _check_float(self, "steering", lambda v: 0 <= v <= MAX_STEERING,
+                     f"must be in [0, {MAX_STEERING:g}] (0 turns the on-device steering off)")
+        for name in ("rhyme_scheme", "rhyme_with"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise FieldError(name, f"{name} must be text, got {getattr(self, name)!r}")
+        if self.rhyme_scheme is not None or self.rhyme_with is not None:
+            from jaxrap.phonetics.scheme import parse_rhyme_scheme, rhyme_target_key  # the lexicon: only when needed
+        if self.rhyme_scheme is not None:
+            with _about("rhyme_scheme"):
+                object.__setattr__(self, "rhyme_scheme", parse_rhyme_scheme(self.rhyme_scheme).pattern)
+        if self.rhyme_with is not None:
+            with _about("rhyme_with"):
+                rhyme_target_key(self.rhyme_with)
+            if self.rhyme_scheme is None or set(self.rhyme_scheme) == {"x"}:
+                raise FieldError(
+                    "rhyme_with",
+                    f"rhyme_with {self.rhyme_with!r} needs a rhyme_scheme with a rhyme letter for it (e.g. AAAA or AABB)",
+                )
+        if self.bar_controls and self.num_samples * self.candidates > MAX_SAMPLES:
+            raise FieldError(
+                "candidates",
+                f"num_samples x candidates = {self.num_samples} x {self.candidates} = {self.num_samples * self.candidates}"
+                f" rows, but one batch holds at most {MAX_SAMPLES}: lower num_samples or candidates"
+            )
 
     @property
     def new_tokens_cap(self) -> int:
@@ -106,6 +156,17 @@ def params_from_record(record: Mapping[str, Any]) -> SamplingParams:
     known = {field.name for field in dataclasses.fields(SamplingParams)}
     values: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value for key, value in record.items() if key in known}
     return SamplingParams(**values)
+
+
+@contextlib.contextmanager
+def _about(name: str) -> Iterator[None]:
+    """Re-raise a JaxrapError from a check done elsewhere (the phonetics package) as one about field ``name``."""
+    try:
+        yield
+    except FieldError:
+        raise
+    except JaxrapError as error:
+        raise FieldError(name, str(error)) from None
 
 
 def _check_int(params: SamplingParams, name: str, minimum: int, maximum: int = MAX_INT32) -> None:

@@ -19,6 +19,8 @@ inverse CDF with one uniform number per row (a Gumbel draw would need a number p
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -66,17 +68,26 @@ class SamplingArrays:
 
 @struct.dataclass
 class TokenHistory:
-    """The context so far and per-row token counts, kept incrementally (no rescans per step)."""
+    """The context so far and per-row token counts, kept incrementally (no rescans per step).
 
-    tokens: jax.Array  # (B, S) int32: prompt, then generated tokens; slots >= length are unused
-    length: jax.Array  # () int32: tokens in the context (prompt + generated)
-    prompt_length: jax.Array  # () int32
+    Each row has its own length: plain decoding grows every row together, but a bar-by-bar
+    decode (``jaxrap.sample.bar_decode``) stops rows at the end of their bar while others go on.
+    """
+
+    tokens: jax.Array  # (B, S) int32: row b's prompt, then its generated tokens, in slots 0..length[b]-1
+    length: jax.Array  # (B,) int32: tokens in each row's context (prompt + generated)
+    prompt_length: jax.Array  # () int32: the prompt, shared by every row
     window_counts: jax.Array  # (B, V) int32: occurrences in the repetition window (last n tokens, or all)
     generated_counts: jax.Array  # (B, V) int32: occurrences among generated tokens
 
     @property
     def num_generated(self) -> jax.Array:
-        return self.length - self.prompt_length
+        return self.length - self.prompt_length  # (B,)
+
+    @property
+    def newest(self) -> jax.Array:
+        """(B, 1) each row's last token."""
+        return jnp.take_along_axis(self.tokens, self.length[:, None] - 1, axis=1)
 
     @classmethod
     def start(cls, tokens: jax.Array, prompt_length: jax.Array, vocab_size: int, params: SamplingArrays) -> TokenHistory:
@@ -89,21 +100,24 @@ class TokenHistory:
         window_counts = counts.at[jnp.arange(B)[:, None], tokens].add(
             jnp.broadcast_to(in_window, (B, S)).astype(jnp.int32)
         )
-        return cls(tokens, prompt_length, prompt_length, window_counts, counts)
+        length = jnp.full((B,), prompt_length, jnp.int32)
+        return cls(tokens, length, prompt_length, window_counts, counts)
 
-    def append(self, new_tokens: jax.Array, params: SamplingArrays) -> TokenHistory:
-        """Add one token per row (B,) at slot ``length``; the token ``window`` slots back leaves the window."""
+    def append(self, new_tokens: jax.Array, params: SamplingArrays, active: jax.Array | None = None) -> TokenHistory:
+        """Add one token per row (B,) at slot ``length``; the token ``window`` slots back leaves the
+        window. Rows where ``active`` (B,) is false are left as they are."""
         rows = jnp.arange(new_tokens.shape[0])
-        tokens = self.tokens.at[:, self.length].set(new_tokens)
-        leaving = self.length - params.repetition_window
-        drops = ((params.repetition_window > 0) & (leaving >= 0)).astype(jnp.int32)
-        window_counts = self.window_counts.at[rows, new_tokens].add(1)
-        window_counts = window_counts.at[rows, tokens[:, jnp.maximum(leaving, 0)]].add(-drops)
+        added = jnp.int32(1) if active is None else active.astype(jnp.int32)  # () or (B,)
+        tokens = self.tokens.at[rows, self.length].set(new_tokens)  # past an inactive row's end: unused slot
+        leaving = self.length - params.repetition_window  # (B,)
+        drops = ((params.repetition_window > 0) & (leaving >= 0)).astype(jnp.int32) * added
+        window_counts = self.window_counts.at[rows, new_tokens].add(added)
+        window_counts = window_counts.at[rows, tokens[rows, jnp.maximum(leaving, 0)]].add(-drops)
         return self.replace(  # type: ignore[attr-defined]  # flax.struct adds replace()
             tokens=tokens,
-            length=self.length + 1,
+            length=self.length + added,
             window_counts=window_counts,
-            generated_counts=self.generated_counts.at[rows, new_tokens].add(1),
+            generated_counts=self.generated_counts.at[rows, new_tokens].add(added),
         )
 
 
@@ -130,27 +144,27 @@ def apply_no_repeat_ngram(logits: jax.Array, history: TokenHistory, params: Samp
     n = params.no_repeat_ngram_size
 
     def ban(logits: jax.Array) -> jax.Array:
-        tokens, length = history.tokens, history.length  # (B, S), ()
+        tokens, length = history.tokens, history.length[:, None]  # (B, S), (B, 1)
         B, S = tokens.shape
 
         def match_position(j, match):  # n-grams starting at i whose j-th token equals the tail's
-            tail_token = jax.lax.dynamic_slice_in_dim(tokens, length - n + 1 + j, 1, axis=1)  # (B, 1)
+            tail_token = jnp.take_along_axis(tokens, jnp.maximum(length - n + 1 + j, 0), axis=1)  # (B, 1)
             return match & (jnp.roll(tokens, -j, axis=1) == tail_token)
 
         # Complete n-grams of the context start at i <= length - n; roll wraps only beyond that.
-        starts = jnp.broadcast_to(jnp.arange(S) <= length - n, (B, S))
+        starts = jnp.arange(S)[None] <= length - n  # (B, S)
         match = jax.lax.fori_loop(0, n - 1, match_position, starts)  # (B, S)
         completions = jnp.roll(tokens, -(n - 1), axis=1)  # (B, S): each n-gram's last token
         banned = jnp.zeros(logits.shape, bool).at[jnp.arange(B)[:, None], completions].max(match)
         return jnp.where(banned, NEG_INF, logits)
 
-    return jax.lax.cond((n > 0) & (history.length >= n), ban, lambda x: x, logits)
+    return jax.lax.cond((n > 0) & (jnp.max(history.length) >= n), ban, lambda x: x, logits)
 
 
 def ban_early_end_of_song(logits: jax.Array, history: TokenHistory, params: SamplingArrays) -> jax.Array:
     """transformers' MinNewTokensLengthLogitsProcessor: no eos before min_new_tokens."""
     is_eos = jnp.arange(logits.shape[-1]) == params.eos_token_id  # (V,)
-    return jnp.where(is_eos & (history.num_generated < params.min_new_tokens), NEG_INF, logits)
+    return jnp.where(is_eos & (history.num_generated[:, None] < params.min_new_tokens), NEG_INF, logits)
 
 
 # --- warpers (applied when sampling) ----------------------------------------------------
@@ -224,13 +238,18 @@ def apply_min_p(logits: jax.Array, history: TokenHistory, params: SamplingArrays
     return jax.lax.cond(params.min_p > 0.0, drop_unlikely, lambda x: x, logits)
 
 
+Processor = Callable[[jax.Array, TokenHistory, SamplingArrays], jax.Array]
 PROCESSORS = (apply_repetition_penalty, apply_frequency_presence_penalties, apply_no_repeat_ngram, ban_early_end_of_song)
 WARPERS = (apply_temperature, apply_top_k, apply_top_p, apply_min_p)
 
 
-def process_logits(logits: jax.Array, history: TokenHistory, params: SamplingArrays) -> jax.Array:
-    """All processors, then (unless greedy, where they cannot change the argmax) all warpers."""
-    for processor in PROCESSORS:
+def process_logits(
+    logits: jax.Array, history: TokenHistory, params: SamplingArrays, extra: Sequence[Processor] = ()
+) -> jax.Array:
+    """All processors, then ``extra`` ones (the bar steering of ``jaxrap.sample.steering``),
+    then (unless greedy, where they cannot change the argmax) all warpers: the filters see
+    the logits the extra processors leave, so top-k and top-p keep tokens they allow."""
+    for processor in (*PROCESSORS, *extra):
         logits = processor(logits, history, params)
 
     def warp(logits):
