@@ -211,10 +211,10 @@ def print_flow_per_artist(columns: dict[str, LyricColumn], targets: FlowTargets,
     table.add_column("artist")
     cells: dict[str, Callable[[FlowScores], str]] = {}
     if targets.rhyme_scheme is not None:
-        cells[f"{targets.rhyme_scheme} accuracy"] = lambda f: f"{f.scheme.accuracy:.0%}"
+        cells[f"{targets.rhyme_scheme} acc."] = lambda f: f"{f.scheme.accuracy:.0%}"
     cells["syllables per bar"] = lambda f: f"{f.syllables.mean:.1f}"
     if targets.syllables is not None:
-        cells[f"within ±{targets.syllable_tolerance} of {targets.syllables}"] = lambda f: f"{f.syllables.share_within_tolerance:.0%}"
+        cells[f"{targets.syllables}±{targets.syllable_tolerance} syl."] = lambda f: f"{f.syllables.share_within_tolerance:.0%}"
     cells["rhyme density"] = lambda f: f"{f.density.density:.2f}"
     judged = any(column.judge for column in columns.values())
     for name in [*cells, *(["judge: requested artist"] if judged else [])]:
