@@ -17,13 +17,24 @@ scored as ``jaxrap eval`` scores samples:
 - sample perplexity: the model's perplexity of its own samples at temperature 1, no filters
   (``evaluate.samples.continuation_perplexity``). Low is text the model finds likely: fluent,
   or degenerate (a loop is very likely), so it is shown beside the perplexity of the songs'
-  real continuations (the ``validation continuations`` row, cut to the same token budget).
+  real continuations (the ``validation continuations`` row, cut to the same token budget);
+- flow (``evaluate.flow_report``): rhyme density and syllables per bar always; scheme accuracy
+  with ``--rhyme-scheme``, and syllable accuracy (the share of bars within ``--syllable-tolerance``
+  of ``--syllables``) with a syllable target;
+- for a model with two named artists or more, the independent artist judge's attribution of the
+  samples to the requested artist (``evaluate.artist_classifier``, trained once per process on
+  the train split; the validation continuations' row is its ceiling): accuracy, balanced
+  accuracy and Cohen's kappa. The table ranks the points by kappa too (then balanced accuracy,
+  then accuracy): a sampler that writes like the judge's favourite artist raises accuracy, not
+  kappa.
 
 Writes ``sweep.csv`` (one row per point, the validation continuations first) and ``sweep.png``
 (loop rate against sample perplexity) in ``--out``. Rows are appended as points finish, and a
-rerun skips points already in ``sweep.csv`` for the same model, samples, tokens and seed, so a
-long sweep can run in several sittings, or in parts that are not one product (the plot and the
-table show every point of the run in ``sweep.csv``).
+rerun skips points already in ``sweep.csv`` for the same model, samples, tokens, seed and flow
+targets, so a long sweep can run in several sittings, or in parts that are not one product (the
+plot and the table show every point of the run in ``sweep.csv``). A ``sweep.csv`` written before
+a column existed still loads (and is rewritten with the new header on the next append): a
+missing grid column reads as ``SamplingParams``' default, a missing target or metric as empty.
 
 The suggested preset (``choose_preset``) loops at most half as often as the original app at a
 sample perplexity no worse than its, where worse means farther from the validation
@@ -37,21 +48,40 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
+import functools
 import itertools
 import math
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from jaxrap.errors import JaxrapError
+from jaxrap.evaluate.flow_report import FlowTargets
 from jaxrap.sample.params import SamplingParams
 
 ORIGINAL_APP = SamplingParams(temperature=0.7, top_k=100, top_p=0.9, repetition_penalty=1.0)
-GRID_FIELDS = ("temperature", "top_k", "top_p", "repetition_penalty", "no_repeat_ngram_size")
-RUN_FIELDS = ("model", "seed", "samples", "max_new_tokens")  # what makes rows of two runs comparable
+# The swept SamplingParams fields: field -> (table header, default grid values, help). One more
+# axis is one more line: its flag (--field-name, values of the field's type), its CSV column (an
+# older sweep.csv without it reads as the field's default) and its table column follow.
+GRID = {
+    "temperature": ("T", [0.5, 0.7, 0.9, 1.0], "grid values"),
+    "top_k": ("top-k", [0], "grid values (0: off)"),
+    "top_p": ("top-p", [0.9, 1.0], "grid values (1: off)"),
+    "repetition_penalty": ("penalty", [1.0, 1.1, 1.2, 1.3], "grid values (1: off)"),
+    "no_repeat_ngram_size": ("no-repeat", [0, 4], "grid values (0: off)"),
+}
+GRID_FIELDS = tuple(GRID)
+TARGET_FIELDS = tuple(field.name for field in dataclasses.fields(FlowTargets))  # "" in the CSV: none
+RUN_FIELDS = ("model", "seed", "samples", "max_new_tokens", *TARGET_FIELDS)  # what makes rows of two runs comparable
+FLOW_FIELDS = ("scheme_accuracy", "syllable_accuracy", "syllables_per_bar", "rhyme_density")
+JUDGE_FIELDS = ("judge_accuracy", "judge_balanced_accuracy", "judge_kappa")
 METRIC_FIELDS = ("texts", "loop_rate", "loop_rate_low", "loop_rate_high", "rep4", "distinct1", "distinct2",
-                 "rhyme_rate", "sample_perplexity", "tokens", "seconds")
+                 "rhyme_rate", "sample_perplexity", "tokens", "seconds", *FLOW_FIELDS, *JUDGE_FIELDS)
 COLUMNS = ("label", *RUN_FIELDS, *GRID_FIELDS, "repetition_window", *METRIC_FIELDS)
+# What a column an older sweep.csv lacks reads as: the default of a SamplingParams field, else empty.
+MISSING = {name: getattr(SamplingParams(), name, "") if name in (*GRID_FIELDS, "repetition_window") else "" for name in COLUMNS}
 HUMAN = "validation continuations"
 
 
@@ -114,7 +144,41 @@ def choose_preset(rows: Sequence[dict], baseline: dict, reference_perplexity: fl
     return min(qualifying, key=lambda r: preset_rank(r, reference_perplexity), default=None)
 
 
-def measure(generator, scorer, prompts, texts: list[list[str]]) -> dict:
+def attribution_rank(row: dict) -> tuple[float, float, float]:
+    """Sort key of the points by the judge, best first: kappa, then balanced accuracy, then accuracy."""
+    return -row["judge_kappa"], -row["judge_balanced_accuracy"], -row["judge_accuracy"]
+
+
+def target_values(targets: FlowTargets) -> dict:
+    """The targets as CSV values: "" for none (the tolerance too, without a syllable target)."""
+    values = {name: "" if value is None else value for name, value in targets.as_dict().items()}
+    return {**values, "syllable_tolerance": values["syllable_tolerance"] if targets.syllables is not None else ""}
+
+
+def flow_columns(prompts, texts: list[list[str]], targets: FlowTargets) -> dict:
+    """The flow columns of ``texts[i]`` after ``prompts[i]``; "" for what needs a target not given."""
+    from jaxrap.evaluate.flow_report import flow_stats
+
+    flow = flow_stats(prompts, texts, targets).overall
+    return {
+        "scheme_accuracy": flow.scheme.accuracy if targets.rhyme_scheme is not None else "",
+        "syllable_accuracy": flow.syllables.share_within_tolerance if targets.syllables is not None else "",
+        "syllables_per_bar": flow.syllables.mean,
+        "rhyme_density": flow.density.density,
+    }
+
+
+def judge_columns(judge, prompts, texts: list[list[str]]) -> dict:
+    """The judge's columns ("" without a judge, or without a prompt asking for one of its artists)."""
+    from jaxrap.evaluate.report import judge_column
+
+    result = judge_column(judge, prompts, texts) if judge is not None else None
+    if result is None:
+        return dict.fromkeys(JUDGE_FIELDS, "")
+    return {"judge_accuracy": result.accuracy, "judge_balanced_accuracy": result.balanced_accuracy, "judge_kappa": result.kappa}
+
+
+def measure(generator, scorer, prompts, texts: list[list[str]], targets: FlowTargets = FlowTargets(), judge=None) -> dict:
     """The metric columns of ``texts[i]``, the texts written after ``prompts[i]``."""
     from jaxrap.evaluate.lyric_metrics import lyric_stats
     from jaxrap.evaluate.samples import continuation_perplexity
@@ -127,22 +191,40 @@ def measure(generator, scorer, prompts, texts: list[list[str]]) -> dict:
         "texts": stats.texts, "loop_rate": stats.loop_rate, "loop_rate_low": low, "loop_rate_high": high,
         "rep4": stats.rep4, "distinct1": stats.distinct1, "distinct2": stats.distinct2, "rhyme_rate": stats.rhyme_rate,
         "sample_perplexity": perplexity.perplexity, "tokens": perplexity.tokens,
+        **flow_columns(prompts, texts, targets), **judge_columns(judge, prompts, texts),
     }
 
 
 def read_rows(path: Path) -> list[dict]:
-    """sweep.csv's rows, numbers as floats (an empty list when there is no file yet)."""
+    """sweep.csv's rows, numbers as floats, columns it lacks filled from ``MISSING`` (an empty
+    list when there is no file yet)."""
     if not path.exists():
         return []
     with path.open(newline="") as file:
-        rows = list(csv.DictReader(file))
-    if rows and list(rows[0]) != list(COLUMNS):
-        raise JaxrapError(f"{path}: columns differ from this script's; use another --out")
+        reader = csv.DictReader(file)
+        rows = list(reader)
+    unknown = [name for name in reader.fieldnames or () if name not in COLUMNS]
+    if unknown:
+        raise JaxrapError(f"{path}: column(s) {unknown} are not this script's; use another --out")
     numeric = set(GRID_FIELDS) | set(METRIC_FIELDS) | {"repetition_window"}
+    rows = [{name: row.get(name, MISSING[name]) for name in COLUMNS} for row in rows]
     return [{name: float(value) if name in numeric and value != "" else value for name, value in row.items()} for row in rows]
 
 
 def append_row(path: Path, row: dict) -> None:
+    """Append ``row`` to sweep.csv; a file with an older header is first rewritten with this one
+    (to a temporary file, then moved over it: an interruption loses nothing)."""
+    if path.exists():
+        with path.open(newline="") as file:
+            header = next(csv.reader(file), [])
+        if header != list(COLUMNS):
+            rows = read_rows(path)
+            temporary = path.with_name(path.name + ".tmp")
+            with temporary.open("w", newline="") as file:
+                writer = csv.DictWriter(file, fieldnames=COLUMNS)
+                writer.writeheader()
+                writer.writerows(rows)
+            os.replace(temporary, path)
     new = not path.exists()
     with path.open("a", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=COLUMNS)
@@ -207,23 +289,43 @@ def plot(rows: Sequence[dict], human: dict, preset: dict | None, path: Path) -> 
 
 
 def print_table(rows: Sequence[dict], human: dict, baseline: dict, preset: dict | None, top: int = 12) -> None:
-    """The reference rows, then the ``top`` best points by ``preset_rank``."""
+    """The reference rows, then the ``top`` best points by ``preset_rank``, then, when the judge
+    scored them, the ``top`` best by ``attribution_rank``. Flow and judge columns appear when the
+    run measured them (a target given, a model with artists)."""
     from rich.console import Console
     from rich.table import Table
 
     reference = human["sample_perplexity"]
+    judged = [row for row in rows if row["judge_kappa"] != ""]  # (rows of an older sweep.csv have no judge)
+
+    def cell(value, spec: str) -> str:
+        return "-" if value == "" else format(value, spec)
+
     table = Table(title=f"Sampling sweep: reference rows, then the {top} best points (loop rate, then perplexity"
-                        f" nearest the validation continuations'); {int(baseline['texts'])} samples per point")
-    for column in ("", "T", "top-k", "top-p", "penalty", "no-repeat", "loop rate (95% CI)", "rep-4", "distinct-2",
-                   "sample ppl", "criterion"):
+                        f" nearest the validation continuations')" + (", then by the judge's kappa" if judged else "")
+                        + f"; {int(baseline['texts'])} samples per point")
+    # column -> how a row shows it; flow and judge columns only where the run has them
+    shown = {
+        "loop rate (95% CI)": lambda r: f"{r['loop_rate']:.1%} ({r['loop_rate_low']:.1%}-{r['loop_rate_high']:.1%})",
+        "rep-4": lambda r: f"{r['rep4']:.1%}",
+        "distinct-2": lambda r: f"{r['distinct2']:.3f}",
+        "sample ppl": lambda r: f"{r['sample_perplexity']:.1f}",
+        "density": lambda r: cell(r["rhyme_density"], ".2f"),
+    }
+    if human["rhyme_scheme"]:
+        shown[f"{human['rhyme_scheme']} acc."] = lambda r: cell(r["scheme_accuracy"], ".1%")
+    if human["syllables"]:
+        shown[f"{human['syllables']}±{human['syllable_tolerance']} syl."] = lambda r: cell(r["syllable_accuracy"], ".1%")
+    if judged:
+        shown["judge acc. / bal. / kappa"] = lambda r: " / ".join(
+            cell(r[name], spec) for name, spec in zip(JUDGE_FIELDS, (".1%", ".1%", ".3f")))
+    for column in ("", *(header for header, _, _ in GRID.values()), *shown, "criterion"):
         table.add_column(column, justify="left" if not column else "right")
 
     def add(name: str, row: dict) -> None:
         grid = [f"{row[f]:g}" if row[f] != "" else "-" for f in GRID_FIELDS]
-        interval = f" ({row['loop_rate_low']:.1%}-{row['loop_rate_high']:.1%})"
         met = "" if row is human else "met" if meets_criterion(row, baseline, reference) else "-"
-        table.add_row(name, *grid, f"{row['loop_rate']:.1%}{interval}", f"{row['rep4']:.1%}",
-                      f"{row['distinct2']:.3f}", f"{row['sample_perplexity']:.1f}", met)
+        table.add_row(name, *grid, *(show(row) for show in shown.values()), met)
 
     add(HUMAN, human)
     for row in rows:
@@ -234,7 +336,11 @@ def print_table(rows: Sequence[dict], human: dict, baseline: dict, preset: dict 
     table.add_section()
     for row in sorted(rows, key=lambda r: preset_rank(r, reference))[:top]:
         add(row["label"], row)
-    Console(width=max(Console().width, 140)).print(table)
+    if judged:
+        table.add_section()
+        for row in sorted(judged, key=attribution_rank)[:top]:
+            add(row["label"], row)
+    Console(width=max(Console().width, 140 + 25 * (len(shown) - 5))).print(table)  # wide enough for every column
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -246,16 +352,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="samples of each prompt, decoded as one batch; --samples / this many prompts (default 4)")
     parser.add_argument("--max-new-tokens", type=int, default=224,
                         help="tokens per sample, at most (default 224; fewer when the prompt leaves less room)")
-    parser.add_argument("--temperature", type=float, nargs="+", default=[0.5, 0.7, 0.9, 1.0], help="grid values")
-    parser.add_argument("--top-k", type=int, nargs="+", default=[0], help="grid values (0: off)")
-    parser.add_argument("--top-p", type=float, nargs="+", default=[0.9, 1.0], help="grid values (1: off)")
-    parser.add_argument("--repetition-penalty", type=float, nargs="+", default=[1.0, 1.1, 1.2, 1.3], help="grid values (1: off)")
-    parser.add_argument("--no-repeat-ngram-size", type=int, nargs="+", default=[0, 4], help="grid values (0: off)")
+    for name, (_, values, help_text) in GRID.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(getattr(SamplingParams(), name)), nargs="+",
+                            default=values, help=help_text)
     parser.add_argument("--seed", type=int, default=0, help="sampling seed shared by every point (default 0)")
+    parser.add_argument("--rhyme-scheme", help="measure scheme accuracy against this scheme (AABB, ABAB...; x a free bar)")
+    parser.add_argument("--syllables", type=int, help="measure syllable accuracy against this many syllables per bar")
+    parser.add_argument("--syllable-tolerance", type=int, default=FlowTargets().syllable_tolerance,
+                        help="a bar within this many syllables of --syllables meets it (default %(default)s)")
     parser.add_argument("--out", type=Path, required=True, help="directory for sweep.csv and sweep.png")
     args = parser.parse_args(argv)
     if args.samples < 1 or args.samples_per_prompt < 1 or args.samples % args.samples_per_prompt:
         parser.error(f"--samples ({args.samples}) must be a positive multiple of --samples-per-prompt ({args.samples_per_prompt})")
+    try:
+        args.targets = FlowTargets(args.rhyme_scheme, args.syllables, args.syllable_tolerance)
+    except JaxrapError as error:
+        parser.error(str(error))
     return args
 
 
@@ -263,6 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     points = grid_points(args)  # validates every value (JaxrapError) before the model loads
 
+    from jaxrap.evaluate.artist_classifier import ArtistClassifier
     from jaxrap.evaluate.likelihood import ContinuationScorer
     from jaxrap.evaluate.samples import cut_reference, eval_prompts, generate_samples
     from jaxrap.load import load_model
@@ -276,23 +389,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     prompts = eval_prompts(args.data, "validation", count, loaded.song_prompt)
     if len(prompts) < count:
         raise JaxrapError(f"{args.data}: {len(prompts)} validation prompts, fewer than --samples / --samples-per-prompt = {count}")
-    run = {"model": args.model, "seed": args.seed, "samples": args.samples, "max_new_tokens": args.max_new_tokens}
+    run = {"model": args.model, "seed": args.seed, "samples": args.samples, "max_new_tokens": args.max_new_tokens,
+           **target_values(args.targets)}
+
+    @functools.cache
+    def judge() -> ArtistClassifier | None:  # trained once per process, when a point is measured
+        print("training the artist judge on the train split", flush=True)
+        return ArtistClassifier.for_model(args.data, loaded.song_prompt, seed=0)
+
     done = {row_key(row): row for row in read_rows(csv_path) if row["label"] != HUMAN}
     humans = [row for row in read_rows(csv_path) if row["label"] == HUMAN and all(str(row[k]) == str(v) for k, v in run.items())]
     if humans:
         human = humans[0]
     else:
         references = [[cut_reference(generator, prompt, args.max_new_tokens)] for prompt in prompts]
-        human = {**dict.fromkeys(COLUMNS, ""), **run, "label": HUMAN, **measure(generator, scorer, prompts, references)}
+        human = {**dict.fromkeys(COLUMNS, ""), **run, "label": HUMAN,
+                 **measure(generator, scorer, prompts, references, args.targets, judge())}
         append_row(csv_path, human)
     for index, params in enumerate(points):
         row = {"label": label(params), **run, **{name: getattr(params, name) for name in (*GRID_FIELDS, "repetition_window")}}
         key = row_key(row)
         if key not in done:
+            classifier = judge()  # (its training, once, is no point's time)
             start = time.perf_counter()
             texts = generate_samples(generator, prompts, params.replace(
                 num_samples=args.samples_per_prompt, max_new_tokens=args.max_new_tokens, seed=args.seed))
-            row.update(measure(generator, scorer, prompts, texts), seconds=round(time.perf_counter() - start, 1))
+            row.update(measure(generator, scorer, prompts, texts, args.targets, classifier), seconds=round(time.perf_counter() - start, 1))
             append_row(csv_path, row)
             done[key] = row
             print(f"[{index + 1}/{len(points)}] {row['label']}: " + ", ".join(f"{n} {row[n]:g}" for n in GRID_FIELDS)

@@ -10,7 +10,13 @@ import pytest
 from invented_lyrics import ARTIST_STYLES, invented_artist_text, save_corpus
 
 from jaxrap.errors import JaxrapError
-from jaxrap.evaluate.artist_classifier import ArtistAccuracy, ArtistClassifier, bar_windows, save_confusion_png
+from jaxrap.evaluate.artist_classifier import (
+    ArtistAccuracy,
+    ArtistClassifier,
+    bar_windows,
+    save_confusion_panels,
+    save_confusion_png,
+)
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +98,18 @@ def test_artists_restricts_the_labels_and_their_training_songs(corpus_dir):
     assert pair.predict([invented_artist_text("Kilo", 400), invented_artist_text("Ondine", 400)]) == ["Kilo", "Ondine"]
 
 
+def test_a_models_judge_knows_its_named_artists_that_have_train_songs(corpus_dir):
+    from jaxrap.data.artists import UNKNOWN_ARTIST, SongPrompt
+
+    model = SongPrompt(0, {UNKNOWN_ARTIST: 2, "Kilo": 3, "Nobody": 4, "Ondine": 5})  # Nobody: no song in the corpus
+    judge = ArtistClassifier.for_model(corpus_dir, model)
+    assert judge is not None and judge.labels == ("Kilo", "Ondine")
+    assert judge.predict([invented_artist_text("Ondine", 400)]) == ["Ondine"]
+    assert ArtistClassifier.for_model(corpus_dir, SongPrompt(0, {UNKNOWN_ARTIST: 2, "Kilo": 3, "Nobody": 4})) is None
+    assert ArtistClassifier.for_model(corpus_dir, SongPrompt(0)) is None  # no artist tokens
+    assert ArtistClassifier.for_model(corpus_dir, None) is None  # a plain Hugging Face model
+
+
 def test_bad_input_is_a_one_line_error(corpus_dir, judge, tmp_path):
     cases = [
         # (datasets cannot save and load back a split of 0 rows: an empty split is one of blank songs)
@@ -123,6 +141,13 @@ def test_confusion_png_is_written(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     height, width, _ = imread(path).shape
     assert height > 100 and width > 100
+
+    panels = save_confusion_panels([("songs", np.eye(3, dtype=int)), ("samples", np.ones((3, 3), int))],
+                                   ["Brume", "Kilo", "Ondine"], tmp_path / "both.png")
+    both_height, both_width, _ = imread(panels).shape
+    assert both_height == height and both_width > 1.5 * width  # side by side
+    with pytest.raises(JaxrapError, match=r"shape \(2, 2\) for 3 labels"):
+        save_confusion_panels([("songs", np.eye(3)), ("samples", np.eye(2))], ["Brume", "Kilo", "Ondine"], tmp_path / "x.png")
 
 
 @pytest.mark.slow

@@ -73,6 +73,10 @@ def test_syllables_per_bar_against_a_target():
     assert stats == SyllableStats(bars=4, syllables=22, within1=1, within2=3)
     assert stats.mean == 5.5 and stats.share_within1 == 0.25 and stats.share_within2 == 0.75
     assert syllable_stats(bars) == SyllableStats(4, 22, 0, 0)
+    # the tolerance a request gives: |4-6|, |4-6|, |9-6|, |5-6| = 2, 2, 3, 1
+    assert syllable_stats(bars, target=6, tolerance=3).within_tolerance == 4
+    assert syllable_stats(bars, target=6, tolerance=0).share_within_tolerance == 0.0
+    assert syllable_stats(bars, target=5, tolerance=0).share_within_tolerance == 0.25
     assert (stats + stats).bars == 8 and SyllableStats(0, 0, 0, 0).mean == 0.0
 
 

@@ -1,5 +1,6 @@
 """`jaxrap eval`'s lyric report: fixed prompts round-robin over artists, human continuations
-and samples measured alike, the CLI's table and JSON, sampling flags shared with generate."""
+and samples measured alike (flow and the artist judge included), the CLI's table, JSON and
+confusion PNG, sampling flags shared with generate."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import pytest
 from jaxrap.cli import main
 from jaxrap.data.artists import UNKNOWN_ARTIST, SongPrompt
 from jaxrap.data.corpus import load_corpus
-from jaxrap.evaluate.report import evaluate_model
-from jaxrap.evaluate.samples import cut_reference, eval_prompts
+from jaxrap.evaluate.artist_classifier import ArtistClassifier
+from jaxrap.evaluate.flow_report import FlowTargets, flow_stats
+from jaxrap.evaluate.report import evaluate_model, judge_column
+from jaxrap.evaluate.samples import EvalPrompt, cut_reference, eval_prompts
 from jaxrap.load import load_model
 from jaxrap.sample.generator import Generator
 from jaxrap.sample.params import SamplingParams
@@ -47,34 +50,79 @@ def test_references_are_cut_to_the_samples_token_budget(loaded, tiny_corpus_dir)
     assert generator.encode_text(cut) == generator.encode_text(prompt.reference)[:5]
 
 
+# A column's JSON keys before flow and judge were added: they must stay as they are.
+COLUMN_KEYS = {"texts", "perplexity", "rep4", "loop_rate", "distinct1", "distinct2", "rhyme_rate", "rhyme_pairs",
+               "memorisation", "fidelity"}
+
+
 def test_report_scores_human_and_generated_continuations_alike(loaded, tiny_corpus_dir):
-    params = SamplingParams(max_new_tokens=12, seed=3)
-    record = evaluate_model(loaded, tiny_corpus_dir, samples=4, params=params, block_size=32).as_dict()
+    params = SamplingParams(max_new_tokens=40, seed=3)
+    targets = FlowTargets(rhyme_scheme="AABB", syllables=8, syllable_tolerance=3)
+    report = evaluate_model(loaded, tiny_corpus_dir, samples=4, params=params, targets=targets, block_size=32)
+    record = report.as_dict()
     lyrics = record["lyrics"]
-    assert lyrics["prompts"] == 4 and lyrics["sampling"]["seed"] == 3 and lyrics["sampling"]["max_new_tokens"] == 12
+    assert lyrics["prompts"] == 4 and lyrics["sampling"]["seed"] == 3 and lyrics["sampling"]["max_new_tokens"] == 40
+    assert lyrics["flow_targets"] == {"rhyme_scheme": "AABB", "syllables": 8, "syllable_tolerance": 3}
     for column in (lyrics["human"], lyrics["samples"]):
+        assert set(column) == COLUMN_KEYS | {"flow", "judge"}
         # (re-tokenized text: a random model's stray bytes decode to U+FFFD, so not <= 4 * 12)
         assert column["texts"] == 4 and column["perplexity"]["tokens"] > 0 and column["perplexity"]["perplexity"] > 1
         assert 0.0 <= column["loop_rate"] <= 1.0 and 0.0 <= column["distinct1"] <= 1.0
         assert column["memorisation"]["texts"] == 4
         assert column["fidelity"]["candidates"] == 2 and column["fidelity"]["texts"] >= 1  # Médine and Shurik'n
+        assert column["flow"]["scheme_pairs"] is not None and column["flow"]["syllables_within_tolerance"] is not None
+        # with samples, the judge (trained on the model's two artists) judges both columns, every prompt named
+        assert column["judge"]["labels"] == ["Médine", "Shurik'n"] and column["judge"]["texts"] == 4
     assert set(record["per_artist"]) == {"Médine", "Shurik'n"}
-    again = evaluate_model(loaded, tiny_corpus_dir, samples=4, params=params, block_size=32).as_dict()
+    # the human column's flow is the songs' continuations after their first bar, cut to the samples' budget
+    generator = Generator(loaded)
+    prompts = eval_prompts(tiny_corpus_dir, "validation", 4, loaded.song_prompt)
+    expected = flow_stats(prompts, [[cut_reference(generator, p, 40)] for p in prompts], targets)
+    assert report.lyrics.human.flow == expected and expected.overall.syllables.bars > 0
+    again = evaluate_model(loaded, tiny_corpus_dir, samples=4, params=params, targets=targets, block_size=32).as_dict()
     assert again["lyrics"]["samples"] == lyrics["samples"]  # same seed, same samples, same numbers
 
 
-def test_cli_table_json_and_shared_sampling_flags(conditioned_model_dir, tiny_corpus_dir, capsys):
+def test_the_judge_trains_only_with_samples_unless_asked(loaded, tiny_corpus_dir):
+    lyrics = evaluate_model(loaded, tiny_corpus_dir, block_size=32).lyrics
+    assert lyrics.human.judge is None and lyrics.samples is None
+    assert lyrics.as_dict()["flow_targets"] == {"rhyme_scheme": None, "syllables": None, "syllable_tolerance": 2}
+    assert lyrics.human.flow.as_dict()["scheme_accuracy"] is None and lyrics.human.flow.overall.syllables.bars > 0
+    judged = evaluate_model(loaded, tiny_corpus_dir, judge=True, block_size=32).lyrics.human.judge
+    assert judged is not None and judged.texts == lyrics.prompts == 6  # every validation song; both artists named
+
+
+def test_judge_column_skips_prompts_conditioned_on_unknown(loaded, tiny_corpus_dir):
+    judge = ArtistClassifier.for_model(tiny_corpus_dir, loaded.song_prompt)
+    prompts = [EvalPrompt("Médine", "Médine", "a\n", ""), EvalPrompt("Rare", UNKNOWN_ARTIST, "b\n", ""),
+               EvalPrompt("Shurik'n", None, "c\n", "")]
+    result = judge_column(judge, prompts, [["J'traîne au quartier", "Mon cœur bat"], ["x"], ["y"]])
+    assert result.texts == 2 and set(result.per_artist) == {"Médine"}
+    assert judge_column(judge, prompts[1:], [["x"], ["y"]]) is None
+
+
+def test_cli_table_json_and_shared_sampling_flags(conditioned_model_dir, tiny_corpus_dir, tmp_path, capsys):
     args = ["eval", "--model", str(conditioned_model_dir), "--data", str(tiny_corpus_dir), "--block-size", "32",
             "--samples", "2", "--max-new-tokens", "8", "--seed", "1", "--temperature", "0.7", "--top-k", "100"]
-    assert main([*args, "--json"]) == 0
-    record = json.loads(capsys.readouterr().out)
+    png = tmp_path / "confusion.png"
+    assert main([*args, "--json", "--confusion-png", str(png)]) == 0
+    out, err = capsys.readouterr()
+    record = json.loads(out)
     assert record["lyrics"]["sampling"]["temperature"] == 0.7 and record["lyrics"]["sampling"]["top_k"] == 100
     assert record["lyrics"]["samples"]["texts"] == 2
+    assert record["lyrics"]["samples"]["judge"]["texts"] == 2 and record["lyrics"]["human"]["flow"]["bars"] >= 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {png}" in err.replace("\n", "")
 
-    assert main(args) == 0
-    table = capsys.readouterr().out
-    for label in ("texts that loop", "consecutive bars that rhyme", "copied from train", "own-artist margin", "Shurik'n"):
+    assert main([*args, "--split", "train"]) == 0
+    table, err = capsys.readouterr()
+    for label in ("texts that loop", "consecutive bars that rhyme", "copied from train", "own-artist margin", "Shurik'n",
+                  "syllables per bar", "rhyme density", "judge: attributed", "Cohen's",
+                  "Flow and style per artist (train)"):
         assert label in table
+    assert "judge was trained on the train split" in err
+
+    assert main([*args, "--no-judge", "--confusion-png", str(png)]) == 2
+    assert "--confusion-png draws the judge's attributions; drop --no-judge" in capsys.readouterr().err
 
     assert main([*args, "--temperature", "-1"]) == 2
     assert "temperature must be >= 0" in capsys.readouterr().err

@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrap.data.artists import UNKNOWN_ARTIST
+from jaxrap.data.artists import UNKNOWN_ARTIST, SongPrompt
 from jaxrap.errors import JaxrapError
 
 
@@ -124,6 +124,11 @@ class ArtistAccuracy:
         }
 
 
+def judged_artists(song_prompt: SongPrompt | None) -> list[str]:
+    """The artists a model's samples can be judged against: its named ones (not ``unknown``)."""
+    return [name for name in song_prompt.artists if name != UNKNOWN_ARTIST] if song_prompt is not None else []
+
+
 def bar_windows(text: str, bars: int) -> list[str]:
     """``text``'s bars (non-empty lines) in consecutive windows of ``bars``, joined by newlines."""
     lines = [line for line in text.split("\n") if line.strip()]
@@ -192,6 +197,22 @@ class ArtistClassifier:
             raise JaxrapError(f"{corpus_dir}: the train split has no bars to train an artist classifier on")
         return cls.fit(texts, labels, seed=seed, settings=settings)
 
+    @classmethod
+    def for_model(
+        cls, corpus_dir: str | Path, song_prompt: SongPrompt | None, *, seed: int = 0,
+        settings: ClassifierSettings = ClassifierSettings(),
+    ) -> ArtistClassifier | None:
+        """The judge of a model's samples: trained on the model's named artists that have train
+        songs in the corpus (the artists its eval prompts can ask for). None for a model without
+        artist tokens, or with fewer than two such artists: there is no style to tell apart."""
+        if len(judged_artists(song_prompt)) < 2:
+            return None
+        from jaxrap.data.corpus import load_corpus
+
+        in_train = set(load_corpus(corpus_dir)["train"]["artist"])
+        artists = [name for name in judged_artists(song_prompt) if name in in_train]
+        return cls.train(corpus_dir, artists=artists, seed=seed, settings=settings) if len(artists) >= 2 else None
+
     def predict(self, texts: Sequence[str]) -> list[str]:
         """The artist each text reads like (an empty text gets the classifier's default guess)."""
         return [str(label) for label in self._pipeline.predict(list(texts))] if len(texts) else []
@@ -219,25 +240,33 @@ def save_confusion_png(confusion: np.ndarray, labels: Sequence[str], path: str |
     Cells are shaded by the share of their row, so artists with few texts read as clearly as
     the others; each cell prints its count.
     """
+    return save_confusion_panels([(title, confusion)], labels, path)
+
+
+def save_confusion_panels(panels: Sequence[tuple[str, np.ndarray]], labels: Sequence[str], path: str | Path) -> Path:
+    """``save_confusion_png`` for several (title, confusion) matrices over the same ``labels``,
+    side by side in one PNG (`jaxrap eval`: the songs' continuations, then the samples)."""
     from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
 
-    confusion = np.asarray(confusion)
-    if confusion.shape != (len(labels), len(labels)):
-        raise JaxrapError(f"confusion matrix of shape {confusion.shape} for {len(labels)} labels; it must be labels x labels")
-    shares = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)  # (K, K) row shares
+    matrices = [np.asarray(confusion) for _, confusion in panels]
+    for confusion in matrices:
+        if confusion.shape != (len(labels), len(labels)):
+            raise JaxrapError(f"confusion matrix of shape {confusion.shape} for {len(labels)} labels; it must be labels x labels")
     size = 1.5 + 0.6 * len(labels)
-    figure = Figure(figsize=(size + 1, size), layout="constrained")
-    axes = figure.add_subplot()
-    image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
-    for i, j in np.ndindex(*confusion.shape):
-        axes.text(j, i, str(confusion[i, j]), ha="center", va="center", color="white" if shares[i, j] > 0.5 else "black")
-    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    axes.set_yticks(range(len(labels)), labels)
-    axes.set_xlabel("attributed to")
-    axes.set_ylabel("written for")
-    if title:
-        axes.set_title(title)
-    figure.colorbar(image, ax=axes, label="share of the row")
+    figure = Figure(figsize=(len(panels) * size + 1, size), layout="constrained")
+    every_axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    for axes, (title, _), confusion in zip(every_axes, panels, matrices):
+        shares = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)  # (K, K) row shares
+        image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+        for i, j in np.ndindex(*confusion.shape):
+            axes.text(j, i, str(confusion[i, j]), ha="center", va="center", color="white" if shares[i, j] > 0.5 else "black")
+        axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+        axes.set_yticks(range(len(labels)), labels)
+        axes.set_xlabel("attributed to")
+        axes.set_ylabel("written for")
+        if title:
+            axes.set_title(title)
+    figure.colorbar(image, ax=list(every_axes), label="share of the row")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)

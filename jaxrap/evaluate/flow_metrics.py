@@ -9,8 +9,9 @@ Pure functions over bars (lines of lyrics: ``lyric_bars(text)`` drops blank line
   (Raplyzer's rule: a word does not rhyme with itself), as is a pair where a bar has no key.
   ``first``: bars before it (a prompt's) set the targets but pairs among themselves are not
   scored.
-- ``syllable_stats(bars, target)``: syllables per bar (``count_syllables``), mean and the share
-  within ±1 and ±2 of a target.
+- ``syllable_stats(bars, target, tolerance)``: syllables per bar (``count_syllables``), mean and
+  the share within ±1, ±2 and ±tolerance of a target (the last: the bars that meet a
+  ``--syllables N --syllable-tolerance T`` request).
 - ``rhyme_density(bars)``: multi-syllable rhyme density after Raplyzer (Malmi et al. 2016, "DopeLearning"):
   for each bar, the longest run of vowels at its end (``bar_vowels``) matching the end of one of
   the ``window`` bars before it (default 4: the neighbours of an AABB, ABAB or ABBA quatrain),
@@ -55,6 +56,7 @@ class SyllableStats:
     syllables: int  # summed over the bars
     within1: int  # bars within ±1 of the target (0 without one)
     within2: int
+    within_tolerance: int = 0  # bars within ±tolerance of the target (0 without a target or tolerance)
 
     @property
     def mean(self) -> float:
@@ -67,6 +69,10 @@ class SyllableStats:
     @property
     def share_within2(self) -> float:
         return self.within2 / self.bars if self.bars else 0.0
+
+    @property
+    def share_within_tolerance(self) -> float:
+        return self.within_tolerance / self.bars if self.bars else 0.0
 
     def __add__(self, other: SyllableStats) -> SyllableStats:
         return SyllableStats(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
@@ -106,14 +112,16 @@ def scheme_accuracy(bars: Sequence[str], scheme: RhymeScheme | str, *, first: in
     return SchemeScore(hits, pairs)
 
 
-def syllable_stats(bars: Sequence[str], target: int | None = None) -> SyllableStats:
-    """Syllables of ``bars``, and how many fall within ±1 and ±2 of ``target`` (if given)."""
+def syllable_stats(bars: Sequence[str], target: int | None = None, tolerance: int | None = None) -> SyllableStats:
+    """Syllables of ``bars``, and how many fall within ±1, ±2 and ±``tolerance`` of ``target`` (if given)."""
     counts = [count_syllables(bar) for bar in bars]
     if target is None:
         return SyllableStats(len(counts), sum(counts), 0, 0)
-    return SyllableStats(
-        len(counts), sum(counts), sum(abs(c - target) <= 1 for c in counts), sum(abs(c - target) <= 2 for c in counts)
-    )
+
+    def within(margin: int) -> int:
+        return sum(abs(count - target) <= margin for count in counts)
+
+    return SyllableStats(len(counts), sum(counts), within(1), within(2), within(tolerance) if tolerance is not None else 0)
 
 
 def rhyme_density(bars: Sequence[str], window: int = DENSITY_WINDOW) -> RhymeDensity:

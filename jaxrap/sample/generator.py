@@ -196,6 +196,7 @@ class Generator:
         """Bar controls need room for one bar after the prompt: at least a token per syllable of the
         shortest bar they allow, and its newline."""
         needed = max((params.syllables or 1) - params.syllable_tolerance, 1) + 1
+        assert params.max_new_tokens is not None  # fit_context sets the budget
         if params.max_new_tokens < needed:
             raise JaxrapError(
                 f"no room for one bar: {params.max_new_tokens} new tokens (max_new_tokens, after a"
