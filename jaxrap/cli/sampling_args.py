@@ -29,6 +29,8 @@ _FLAGS = {
     "--num-samples": (int, "independent samples of the prompt, decoded together"),
     "--max-bars": (int, "end a sample after this many lines; 0 is off"),
     "--artist": (str, "write as this artist (models trained with artist tokens; list them with `jaxrap artists`)"),
+    "--artist-guidance": (float, "classifier-free guidance towards --artist's style: logits l_unknown + W (l_artist -"
+                                 " l_unknown), W > 0; 1 is off"),
 }
 
 

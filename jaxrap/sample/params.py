@@ -48,6 +48,9 @@ class SamplingParams:
     stop: tuple[str, ...] = ()  # end a sample where one of these strings appears (not included)
     max_bars: int = 0  # end a sample after this many generated newline-terminated bars; 0 is off
     artist: str | None = None  # condition on this artist (models trained with artist tokens); None: unknown
+    # Classifier-free guidance on the artist token (jaxrap.sample.guidance): logits l_unknown +
+    # w (l_artist - l_unknown), w > 0; 1 is off (plain conditioning, no unconditioned rows).
+    artist_guidance: float = 1.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.stop, (list, tuple)) or not all(isinstance(s, str) for s in self.stop):
@@ -76,6 +79,14 @@ class SamplingParams:
             raise FieldError("stop", "stop strings must not be empty")
         if self.artist is not None and (not isinstance(self.artist, str) or not self.artist.strip()):
             raise FieldError("artist", f"artist must be an artist's name, got {self.artist!r}")
+        # Guidance without an artist is refused where the artist is final (Generator.guidance_prefix):
+        # jaxrap eval sets each prompt's own.
+        _check_float(self, "artist_guidance", lambda v: v > 0, "must be > 0 (1 turns it off)")
+
+    @property
+    def guided(self) -> bool:
+        """Classifier-free guidance is on: the model also decodes the unconditioned rows."""
+        return self.artist_guidance != 1
 
     def replace(self, **changes) -> SamplingParams:
         return dataclasses.replace(self, **changes)
