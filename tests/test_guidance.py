@@ -50,43 +50,67 @@ def guided_tokens(generator, params: SamplingParams) -> np.ndarray:
     return np.concatenate(list(chunks), 1)
 
 
-def log_softmax(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.float64)
-    return x - np.log(np.exp(x - x.max(-1, keepdims=True)).sum(-1, keepdims=True)) - x.max(-1, keepdims=True)
-
-
-@pytest.mark.parametrize("weight, penalty, ngram", [(2.5, 1.0, 0), (2.5, 1.4, 0), (10.0, 1.0, 3), (0.5, 1.2, 0)])
-def test_guided_greedy_equals_transformers_generate_with_a_negative_prompt(
-    generator, conditioned_model_dir, weight, penalty, ngram
-):
+@pytest.mark.parametrize("weight, ngram", [(2.5, 0), (10.0, 3)])
+def test_guided_greedy_equals_transformers_generate_with_a_negative_prompt(generator, conditioned_model_dir, weight, ngram):
+    """transformers mixes log-softmaxed logits: a constant per row away from ours, so without a
+    repetition penalty (the one processor that is not shift-invariant) the texts are the same."""
     import torch
     import transformers
 
     reference = transformers.GPT2LMHeadModel.from_pretrained(conditioned_model_dir).eval()
     conditioned, unconditioned = prompt_pair(generator)
     new = 30
+    settings = dict(do_sample=False, max_new_tokens=new, min_new_tokens=new, no_repeat_ngram_size=ngram,
+                    pad_token_id=generator.tokenizer.pad_token_id)
     with torch.no_grad():
-        expected = reference.generate(
-            torch.tensor([conditioned]), do_sample=False, max_new_tokens=new, min_new_tokens=new,
-            guidance_scale=weight, negative_prompt_ids=torch.tensor([unconditioned]),
-            repetition_penalty=penalty, no_repeat_ngram_size=ngram, pad_token_id=generator.tokenizer.pad_token_id,
-        )[0, len(conditioned):].tolist()
-        unguided = reference.generate(
-            torch.tensor([conditioned]), do_sample=False, max_new_tokens=new, min_new_tokens=new,
-            repetition_penalty=penalty, no_repeat_ngram_size=ngram, pad_token_id=generator.tokenizer.pad_token_id,
-        )[0, len(conditioned):].tolist()
-    assert expected != unguided  # guidance changes this model's greedy text: the comparison means something
+        expected = reference.generate(torch.tensor([conditioned]), guidance_scale=weight,
+                                      negative_prompt_ids=torch.tensor([unconditioned]), **settings)[0, len(conditioned):]
+        unguided = reference.generate(torch.tensor([conditioned]), **settings)[0, len(conditioned):]
+    assert expected.tolist() != unguided.tolist()  # guidance changes this model's greedy text: the comparison means something
+    params = GREEDY.replace(max_new_tokens=new, min_new_tokens=new, no_repeat_ngram_size=ngram, num_samples=2,
+                            artist_guidance=weight)
+    ours = guided_tokens(generator, params)
+    assert ours[0][ours[0] >= 0].tolist() == expected.tolist() and ours[1][ours[1] >= 0].tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("weight, penalty, ngram", [(6.0, 1.4, 0), (3.0, 1.2, 3)])
+def test_guided_greedy_equals_transformers_processors_on_the_mixed_logits(
+    generator, conditioned_model_dir, weight, penalty, ngram
+):
+    """The reference: transformers' GPT-2 run on each prompt + the text so far, the logits mixed,
+    then transformers' own processors, in its order, and the argmax."""
+    import torch
+    import transformers
+    from transformers.generation import logits_process as lp
+
+    reference = transformers.GPT2LMHeadModel.from_pretrained(conditioned_model_dir).eval()
+    conditioned, unconditioned = prompt_pair(generator)
+    new, eos = 30, generator.tokenizer.eos_token_id
+    processors = lp.LogitsProcessorList([
+        lp.RepetitionPenaltyLogitsProcessor(penalty), *([lp.NoRepeatNGramLogitsProcessor(ngram)] if ngram else []),
+        lp.MinNewTokensLengthLogitsProcessor(len(conditioned), new, eos),
+    ])
+    texts = [list(conditioned), list(unconditioned)]
+    with torch.no_grad():
+        for _ in range(new):
+            c, u = (reference(torch.tensor([ids])).logits[:, -1] for ids in texts)
+            token = int(processors(torch.tensor([texts[0]]), u + weight * (c - u)).argmax(-1))
+            texts = [ids + [token] for ids in texts]
+    expected = texts[0][len(conditioned):]
     params = GREEDY.replace(max_new_tokens=new, min_new_tokens=new, repetition_penalty=penalty, repetition_window=0,
                             no_repeat_ngram_size=ngram, num_samples=2, artist_guidance=weight)
     ours = guided_tokens(generator, params)
     assert ours[0][ours[0] >= 0].tolist() == expected and ours[1][ours[1] >= 0].tolist() == expected
+    unguided = guided_tokens(generator, params.replace(artist_guidance=1.0))[0]
+    assert unguided[unguided >= 0].tolist() != expected
 
 
-def test_guided_logits_equal_the_model_run_on_both_prompts_apart_and_mixed(generator):
+@pytest.mark.parametrize("weight", [3.0, 0.5])
+def test_guided_logits_equal_the_model_run_on_both_prompts_apart_and_mixed(generator, weight):
     """Each sample's pair of rows in the batch and the cache: the decoder's guided logits at every
-    step equal log-softmaxed logits of a full forward pass over each prompt + that sample's tokens,
-    mixed, within 1e-5."""
-    model, weight, B, steps = generator.model, 3.0, 3, 8
+    step equal the logits of a full forward pass over each prompt + that sample's tokens, mixed,
+    within 1e-5."""
+    model, B, steps = generator.model, 3, 8
     conditioned, unconditioned = prompt_pair(generator)
     params = SamplingParams(temperature=1.0, top_p=1.0, seed=2, num_samples=B, max_new_tokens=steps + 1,
                             artist=ARTIST, artist_guidance=weight)
@@ -110,7 +134,7 @@ def test_guided_logits_equal_the_model_run_on_both_prompts_apart_and_mixed(gener
         full = [np.asarray(forward(model.params, np.array([p + tokens[b, :steps].tolist()], np.int32)))[0]
                 for p in (conditioned, unconditioned)]  # (T, V) each
         for t in range(steps + 1):
-            c, u = (log_softmax(logits[len(conditioned) - 1 + t]) for logits in full)
+            c, u = (logits[len(conditioned) - 1 + t] for logits in full)
             np.testing.assert_allclose(decoded[t][b], u + weight * (c - u), atol=1e-5, rtol=1e-5)
 
 

@@ -1,16 +1,19 @@
 """Classifier-free guidance on the artist token (Sanchez et al. 2023, "Stay on topic with
-Classifier-Free Guidance"): at every step the next-token distribution conditioned on the artist
-is pushed away from the one conditioned on ``<|artist:unknown|>``,
+Classifier-Free Guidance"): at every step the logits conditioned on the artist are pushed away
+from the logits conditioned on ``<|artist:unknown|>``,
 
     l = l_unknown + w * (l_artist - l_unknown)        (w = ``SamplingParams.artist_guidance``)
 
-over log-probabilities (each branch's logits through a log-softmax), as the paper writes it and
-as transformers' ``UnbatchedClassifierFreeGuidanceLogitsProcessor`` computes it (``generate(
-guidance_scale=w, negative_prompt_ids=...)``, the reference of the tests). Mixing raw logits
-instead would shift each row by a constant: the same distribution, but not the same input for
-the processors that are not shift-invariant (the repetition penalty divides positive logits and
-multiplies negative ones). w = 1 is plain conditioned decoding, w > 1 amplifies what the artist
-token changes; like transformers, guidance comes first and the processors see the guided values.
+so w = 1 is plain conditioned decoding and w > 1 amplifies what the artist token changes. The
+paper, and transformers' ``UnbatchedClassifierFreeGuidanceLogitsProcessor``, mix each branch's
+log-softmax instead: that differs by a constant per row, so the distribution, and every
+processor but one, are the same. The exception is the repetition penalty, which divides
+positive logits and multiplies negative ones: on log-probabilities (all negative) it acts as a
+different, weaker penalty, so with transformers' form every w != 1 would jump away from w = 1's
+text even as w -> 1 (measured: on the 900-step tiny model, W = 1.5 to 5 all gave sample
+perplexities near 72 against 106 at W = 1, with the shipped penalty 1.1). Mixing the logits
+themselves keeps guidance continuous at w = 1 for every processor. Guidance comes first and
+the processors see the guided logits, in transformers' order.
 
 **Rows.** Each sample row of the decoder is a guidance pair in the model's batch: row 2b is
 sample b conditioned on the artist, row 2b + 1 the same tokens after the unknown token. Both
@@ -40,10 +43,10 @@ def model_rows(x: jax.Array, branches: int) -> jax.Array:
 
 
 def guide(logits: jax.Array, weight: jax.Array, branches: int) -> jax.Array:
-    """(B * branches, V) logits of the model's rows -> (B, V): each pair's guided log-probabilities
-    (unnormalised: they need not sum to 1), or ``logits`` themselves without guidance (``branches`` 1)."""
+    """(B * branches, V) logits of the model's rows -> (B, V): each pair's guided logits, or
+    ``logits`` themselves without guidance (``branches`` 1)."""
     if branches == 1:
         return logits
-    pairs = jax.nn.log_softmax(logits.reshape(-1, branches, logits.shape[-1]), axis=-1)  # (B, 2, V)
+    pairs = logits.reshape(-1, branches, logits.shape[-1])  # (B, 2, V)
     conditioned, unconditioned = pairs[:, 0], pairs[:, 1]
     return unconditioned + weight * (conditioned - unconditioned)
