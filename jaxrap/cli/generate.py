@@ -63,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         warnings.showwarning = lambda message, *_args, **_kw: print(f"jaxrap: warning: {message}", file=sys.stderr)
         generator = Generator.load(args.model, dtype=args.dtype)
-        generator.guidance_prefix(params)  # guidance the model cannot give and an unknown
-        generator.prompt_prefix(params.artist)  # --artist fail before any output
+        # Guidance the model cannot give and an unknown --artist fail before any output.
+        generator.guidance_prefix(params)
+        generator.prompt_prefix(params.artist)
         if params.seed is None:
             params = params.with_seed()
             print(f"jaxrap: seed {params.seed} (pass --seed {params.seed} to get this text again)", file=sys.stderr)
