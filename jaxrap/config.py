@@ -82,6 +82,19 @@ class DataConfig(Section):
     min_artist_songs: int = Field(
         20, ge=1, description="train songs an artist needs for its own token; fewer share <|artist:unknown|>"
     )
+    artist_dropout: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="share of train songs prefixed with <|artist:unknown|> instead of their artist's token"
+        " (trains the unconditioned branch of generate --artist-guidance); validation keeps each song's own",
+    )
+
+    @model_validator(mode="after")
+    def _dropout_needs_artist_tokens(self) -> DataConfig:
+        if self.artist_dropout > 0 and not self.artist_tokens:
+            raise ValueError(f"artist_dropout: needs artist_tokens: true (there is no artist token to drop), got {self.artist_dropout}")
+        return self
 
 
 class OptimConfig(Section):

@@ -38,6 +38,23 @@ class LoadedModel:
     # HF model, whose prompts encode exactly as its tokenizer does (as transformers' generate).
     song_prompt: SongPrompt | None = None
 
+    def unknown_train_songs(self) -> int | None:
+        """Train songs that started with <|artist:unknown|> (0: its embedding is the random init,
+        so guidance against it mixes in noise). Training records it (``SongPrompt``); for a run
+        trained before that, it is counted again from the corpus its config names, when that is
+        found (a relative ``data.path`` is read from the working directory). None: unknowable."""
+        song_prompt = self.song_prompt
+        if song_prompt is None or not song_prompt.conditioned:
+            return None
+        if song_prompt.unknown_train_songs is not None or self.run_config is None:
+            return song_prompt.unknown_train_songs
+        from jaxrap.data.corpus import is_corpus, load_corpus
+
+        data, seed = self.run_config.data, self.run_config.train.seed
+        if not is_corpus(data.path):
+            return None
+        return song_prompt.unknown_songs(load_corpus(data.path)["train"], artist_dropout=data.artist_dropout, seed=seed)
+
     @property
     def artists(self) -> tuple[str, ...]:
         """The values of ``SamplingParams.artist`` it accepts: named artists, sorted, then

@@ -5,6 +5,7 @@ RUN/
   config.yaml          the resolved run config (jaxrap.config.RunConfig)
   model_config.json    the GPT-2 shape, in Hugging Face config.json form
   tokenizer/           the tokenizer the run trains with (trained or copied here)
+  jaxrap_prompt.json   how its songs start, and how many train songs started with <|artist:unknown|>
   checkpoints/<step>/  Orbax checkpoints: params, train_state, meta (see jaxrap.checkpoint)
   metrics.jsonl        one JSON record per logged step
   tensorboard/         TensorBoard event files
@@ -90,11 +91,17 @@ def read_run_prompt(run: RunDir) -> tuple[PreTrainedTokenizerFast, RunConfig, So
     the one source of the run's settings here (a resume may change only ``RESUMABLE_KEYS``, none
     of which says how a song starts)."""
     from jaxrap.config import load_config
+    from jaxrap.data.artists import read_prompt_record
     from jaxrap.data.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(run.tokenizer_dir)
     config = load_config(run.config_file)
-    return tokenizer, config, SongPrompt.for_tokenizer(tokenizer, artist_tokens=config.data.artist_tokens)
+    # Training's record of its train songs (runs trained before it was written have none).
+    record = read_prompt_record(run.path) or {}
+    song_prompt = SongPrompt.for_tokenizer(
+        tokenizer, artist_tokens=config.data.artist_tokens, unknown_train_songs=record.get("unknown_train_songs")
+    )
+    return tokenizer, config, song_prompt
 
 
 def load_run_model(

@@ -21,6 +21,8 @@ from jaxrap.data.artists import (
     SongPrompt,
     artist_token,
     conditioned_artists,
+    drops_artist,
+    read_prompt_record,
     tokenizer_artists,
 )
 from jaxrap.data.tokenizer import load_tokenizer
@@ -108,6 +110,25 @@ def test_song_prompt_prefixes_and_name_resolution():
         plain.prefix("MC Beta")
 
 
+def test_artist_dropout_is_a_fixed_seeded_choice_per_song():
+    texts = [invented_song(seed, bars=2) for seed in range(2000)]
+    dropped = [drops_artist(text, 0.1, seed=0) for text in texts]
+    assert 0.08 < np.mean(dropped) < 0.12  # about the rate (binomial sd 0.007)
+    assert dropped == [drops_artist(text, 0.1, seed=0) for text in texts]  # the same every time
+    assert dropped != [drops_artist(text, 0.1, seed=1) for text in texts]  # another seed, other songs
+    assert not any(drops_artist(text, 0.0, seed=0) for text in texts)
+    # a higher rate drops a superset: the uniform number of a song does not depend on the rate
+    assert all(drops_artist(text, 0.3, seed=0) for text, drop in zip(texts, dropped) if drop)
+
+    prompt = SongPrompt(start_id=0, artist_ids={UNKNOWN_ARTIST: 2, "MC Beta": 4})
+    rows = [{"artist": "MC Beta", "text": text} for text in texts[:200]]
+    prefixes = [prompt.row_prefix(row, artist_dropout=0.1, seed=0) for row in rows]
+    assert prefixes == [[2] if drop else [4] for drop in dropped[:200]]
+    assert prompt.unknown_songs(rows, artist_dropout=0.1, seed=0) == sum(dropped[:200])
+    assert prompt.unknown_songs(rows) == 0
+    assert prompt.unknown_songs([*rows, {"artist": "MC Rare", "text": "x"}]) == 1  # no token of its own
+
+
 # --- a scratch model: tokens in the trained BPE ----------------------------------------------------
 
 
@@ -121,6 +142,49 @@ def test_training_adds_the_tokens_and_prefixes_every_song(artist_run, artist_cor
     artists = datasets.load_from_disk(str(artist_corpus))["train"]["artist"]
     expected = {"MC Alpha": ids["MC Alpha"], "MC Beta": ids["MC Beta"], "MC Rare": ids[UNKNOWN_ARTIST]}
     assert [int(split.song(i)[0]) for i in range(split.num_songs)] == [expected[a] for a in artists]
+
+
+def test_training_records_how_many_train_songs_started_with_unknown(artist_run, artist_corpus, tmp_path):
+    assert read_prompt_record(artist_run)["unknown_train_songs"] == TRAIN_SONGS["MC Rare"]  # the rare artist's
+    assert load_model(artist_run).unknown_train_songs() == TRAIN_SONGS["MC Rare"]
+
+    named = tmp_path / "every_artist_named"  # every train artist has a token, no dropout: never trained
+    train(tiny_run_config(artist_corpus, "data.min_artist_songs=1"), named)
+    assert read_prompt_record(named)["unknown_train_songs"] == 0
+    assert load_model(named).unknown_train_songs() == 0
+    (named / PROMPT_FORMAT_FILE).unlink()  # a run trained before the record: counted from its corpus
+    assert load_model(named).unknown_train_songs() == 0
+
+    out = tmp_path / "exported"
+    assert main(["export", "--run-dir", str(artist_run), "--out", str(out)]) == 0
+    assert read_prompt_record(out)["unknown_train_songs"] == TRAIN_SONGS["MC Rare"]
+    assert load_model(out).unknown_train_songs() == TRAIN_SONGS["MC Rare"]
+
+
+def test_artist_dropout_prefixes_a_share_of_the_train_songs_with_unknown(artist_corpus, tmp_path):
+    run_dir = tmp_path / "run"
+    train(tiny_run_config(artist_corpus, "data.min_artist_songs=1", "data.artist_dropout=0.5", "train.seed=3"), run_dir)
+    tokenizer = load_tokenizer(RunDir(run_dir).tokenizer_dir)
+    ids = tokenizer_artists(tokenizer)
+    corpus = datasets.load_from_disk(str(artist_corpus))
+    train_rows = list(corpus["train"])
+    dropped = [drops_artist(row["text"], 0.5, seed=3) for row in train_rows]
+    assert 0 < sum(dropped) < len(dropped)
+    # the cache entry training wrote: dropped songs start with unknown, the others with their artist
+    song_prompt = SongPrompt.for_tokenizer(tokenizer, artist_tokens=True)
+    split = tokenize_split(artist_corpus, "train", tokenizer,
+                           song_prefix=lambda row: song_prompt.row_prefix(row, artist_dropout=0.5, seed=3))
+    assert [int(split.song(i)[0]) for i in range(split.num_songs)] == [
+        ids[UNKNOWN_ARTIST] if drop else ids[row["artist"]] for row, drop in zip(train_rows, dropped)
+    ]
+    plain = tokenize_split(artist_corpus, "train", tokenizer, song_prefix=song_prompt.row_prefix)
+    assert plain.key != split.key  # the cache key tells them apart (it hashes every prefix)
+    assert {p.name for p in (artist_corpus / "token_cache").iterdir()} >= {f"train-{split.key}"}
+    validation = tokenize_split(artist_corpus, "validation", tokenizer, song_prefix=song_prompt.row_prefix)
+    assert [int(validation.song(i)[0]) for i in range(validation.num_songs)] == [
+        ids[row["artist"]] for row in corpus["validation"]  # validation keeps every song's own
+    ]
+    assert read_prompt_record(run_dir)["unknown_train_songs"] == sum(dropped)
 
 
 def test_prompts_start_like_training_songs_and_the_artist_changes_the_logits(artist_run):

@@ -24,10 +24,12 @@ from jaxrap.sample import bar_decode
 from jaxrap.sample.bar_check import BarCheck
 from jaxrap.sample.bar_decode import BarDecoder
 from jaxrap.sample.generator import Generator
+from jaxrap.sample.guidance import guide, model_rows
 from jaxrap.sample.params import SamplingParams
 
 PROMPT = "J'traîne au quartier\n"
 # 2 samples x 3 candidates: one batch shape for most tests, so the module compiles it once.
+GUIDANCE = 2.5  # the guided tests' weight
 BARS = SamplingParams(seed=0, num_samples=2, candidates=3, syllables=4, syllable_tolerance=1, max_new_tokens=100)
 
 
@@ -56,34 +58,42 @@ class ScriptedChecks:
 
 
 def next_logits_by_cache(model, state) -> np.ndarray:
-    """(B, V) the logits each row's next step would get from the decoder's cache."""
+    """(B, V) the logits each row's next step would get from the decoder's cache (guided when
+    the state holds guidance pairs)."""
     module = gpt2.merge(model.graphdef, model.params)
-    history = state.history
-    hidden, _ = module.hidden_states(history.newest, positions=history.length[:, None] - 1, cache=state.cache)
-    return np.asarray(hidden[:, 0] @ model.head)
+    history, G = state.history, state.branches
+    hidden, _ = module.hidden_states(
+        model_rows(history.newest, G), positions=model_rows(history.length[:, None] - 1, G), cache=state.cache
+    )
+    return np.asarray(guide(hidden[:, 0] @ model.head, jnp.float32(GUIDANCE), G))
 
 
-def test_the_cache_stays_exact_through_candidates_redraws_and_replays(generator, monkeypatch):
+def check_the_cache_through_candidates_redraws_and_replays(generator, monkeypatch, artist=None):
     """Sample 0 passes only at its second attempt (then replays while sample 1 redraws); sample 1
     never passes and keeps its closest candidate, drawn at the first attempt (a replay pass). After
     each bar, every row's history is the prompt and its sample's kept bars, and the next logits
-    from the cache (masked gaps, per-row positions) equal a full forward over that history."""
+    from the cache (masked gaps, per-row positions) equal a full forward over that history: with
+    an artist, guided, each branch's prompt run apart and mixed."""
     K = 3
     # Calls per bar: s0 a0 (0-2), s1 a0 (3-5), s0 a1 (6-8), s1 a1 (9-11), s1 a2 (12-14). Sample 1's
     # closest is call 4 unless it was cut short (the closest complete one then).
     checks = ScriptedChecks(lambda call, line: (6 <= call < 9, 0 if call == 4 else 5 + call))
     sample1_calls = [3, 4, 5, 9, 10, 11, 12, 13, 14]
     monkeypatch.setattr(bar_decode, "check_bar", checks)
-    params = BARS.replace(redraws=2, candidates=K, steering=3.0)
-    prompt_ids = generator.encode_prompt(PROMPT)
-    decoder = BarDecoder(generator.model, generator.tokenizer, prompt_ids, params)
-    texts = [list(prompt_ids), list(prompt_ids)]
+    params = BARS.replace(redraws=2, candidates=K, steering=3.0, min_new_tokens=100)  # no end of song
+    prompts = [generator.encode_prompt(PROMPT, artist)]
+    if artist is not None:  # the conditioned prompt, then the unconditioned one
+        params = params.replace(artist=artist, artist_guidance=GUIDANCE)
+        prompts.append(generator.encode_prompt(PROMPT))
+    decoder = BarDecoder(generator.model, generator.tokenizer, prompts[0], params,
+                         unconditioned_ids=prompts[1] if artist else None)
+    kept_ids: list[list[int]] = [[], []]
     forward = jax.jit(gpt2.forward, static_argnums=0)
     for bar in range(3):
         kept = decoder.next_bar()
         assert [k.sample for k in kept] == [0, 1]
         for k in kept:
-            texts[k.sample] += k.ids
+            kept_ids[k.sample] += k.ids
         calls = checks.calls[1 + bar]
         assert len(calls) == 15 and kept[0].bar.redraws == 1 and kept[1].bar.redraws == 2
         closest_call = min(sample1_calls, key=lambda call: calls[call][1].closeness())
@@ -95,9 +105,21 @@ def test_the_cache_stays_exact_through_candidates_redraws_and_replays(generator,
         cached = next_logits_by_cache(generator.model, state)
         for row in range(2 * K):
             sample = row // K
-            assert tokens[row, : length[row]].tolist() == texts[sample], (bar, row)
-            full = forward(generator.model.graphdef, generator.model.params, jnp.asarray([texts[sample]]))[0]
-            np.testing.assert_allclose(cached[row], np.asarray(full[0, -1]), rtol=1e-4, atol=1e-4)
+            assert tokens[row, : length[row]].tolist() == prompts[0] + kept_ids[sample], (bar, row)
+            full = [np.asarray(forward(generator.model.graphdef, generator.model.params,
+                                       jnp.asarray([prompt + kept_ids[sample]]))[0][0, -1]) for prompt in prompts]
+            expected = full[0] if artist is None else full[1] + GUIDANCE * (full[0] - full[1])
+            np.testing.assert_allclose(cached[row], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_cache_stays_exact_through_candidates_redraws_and_replays(generator, monkeypatch):
+    check_the_cache_through_candidates_redraws_and_replays(generator, monkeypatch)
+
+
+def test_guided_bars_keep_both_branches_exact_through_candidates_redraws_and_replays(conditioned_model_dir, monkeypatch):
+    """Artist guidance composes with bar controls: each row's conditioned / unconditioned pair
+    is decoded, selected and rewound together."""
+    check_the_cache_through_candidates_redraws_and_replays(Generator.load(conditioned_model_dir), monkeypatch, "Médine")
 
 
 def test_the_kept_bar_is_drawn_uniformly_among_those_that_pass(generator, monkeypatch):
@@ -136,7 +158,8 @@ def test_redraws_are_bounded_and_the_closest_miss_is_kept_and_reported(generator
 
 
 def test_prompt_bars_count_and_set_targets(generator):
-    deltas = [d for d in deltas_of(generator, BARS.replace(rhyme_scheme="AABB", max_bars=3)) if d.sample == 0]
+    params = BARS.replace(rhyme_scheme="AABB", max_bars=3, min_new_tokens=100)  # no end of song
+    deltas = [d for d in deltas_of(generator, params) if d.sample == 0]
     first = deltas[0].bar
     assert (first.index, first.letter, first.target_key) == (1, "A", rhyme_key("J'traîne au quartier"))
     assert [d.bar.letter for d in deltas] == ["A", "B", "B"]

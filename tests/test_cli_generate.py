@@ -129,7 +129,7 @@ def test_a_budget_the_user_set_too_long_warns_on_its_own_line_before_the_text(ti
     (["--syllables", "8", "--syllable-tolerance", "-1"], "syllable_tolerance must be in [0, 32], got -1"),
     (["--candidates", "0"], "candidates must be in [1, 64], got 0"),
     (["--candidates", "65"], "candidates must be in [1, 64], got 65"),
-    (["--syllables", "8", "--num-samples", "9"], "num_samples x candidates = 9 x 8 = 72 rows, but one batch holds at most 64"),
+    (["--syllables", "8", "--num-samples", "17"], "num_samples x candidates = 17 x 4 = 68 rows, but one batch holds at most 64"),
     (["--syllables", "12", "--max-new-tokens", "6"], "no room for one bar: 6 new tokens"),
 ])
 def test_bad_values_are_clear_errors(tiny_lyrics_model_dir, capsys, flags, message):
@@ -147,7 +147,7 @@ def test_bar_controls_name_every_miss_on_stderr_and_keep_stdout_the_text(tiny_ly
     params = SamplingParams(rhyme_scheme="AABB", syllables=4, candidates=2, steering=0.0, redraws=0, max_bars=4,
                             max_new_tokens=100, seed=3)
     deltas = list(generator.stream(PROMPT, params))
-    assert out.out == PROMPT + "".join(d.text for d in deltas)
+    assert out.out == line(PROMPT + "".join(d.text for d in deltas))
     misses = [d.bar for d in deltas if d.bar is not None and not d.bar.met]
     assert misses
     warnings = [line for line in out.err.splitlines() if "misses its targets" in line]
@@ -163,7 +163,7 @@ def test_a_new_process_writes_the_same_bars(tiny_lyrics_model_dir, generator, tm
     environment = {**os.environ, "JAXRAP_COMPILATION_CACHE": ""}
     result = subprocess.run(command, capture_output=True, env=environment, timeout=180, check=True)
     params = SamplingParams(rhyme_scheme="ABAB", syllables=5, candidates=3, max_bars=3, max_new_tokens=80, seed=12)
-    assert result.stdout.decode() == PROMPT + generator.generate(PROMPT, params)[0]
+    assert result.stdout.decode() == line(PROMPT + generator.generate(PROMPT, params)[0])
 
 
 def test_missing_model_directory_is_a_clear_error(tmp_path, capsys):

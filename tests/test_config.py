@@ -57,6 +57,9 @@ def test_overrides_parse_yaml_scalars_and_nested_keys(tmp_path):
         (["mesh.data=0"], "mesh.data: must be a positive device count or -1"),
         (["model.dtype=float16"], "model.dtype: must be one of 'float32' or 'bfloat16', got 'float16'"),
         (["model=3"], "expected section.key=value"),
+        (["data.artist_tokens=true", "data.artist_dropout=1"], "data.artist_dropout: must be < 1.0, got 1"),
+        (["data.artist_tokens=true", "data.artist_dropout=-0.1"], "data.artist_dropout: must be >= 0.0, got -0.1"),
+        (["data.artist_dropout=0.1"], "data.artist_dropout: needs artist_tokens: true (there is no artist token to drop), got 0.1"),
     ],
 )
 def test_bad_values_name_the_key(overrides, message):

@@ -43,7 +43,8 @@ def test_any_values_give_valid_params_or_a_jaxrap_error(fields):
     assert params == SamplingParams(**dataclasses.asdict(params))  # what was accepted stays valid
     assert isinstance(params.stop, tuple) and all(isinstance(s, str) and s for s in params.stop)
     arrays = SamplingArrays.from_params(params, eos_token_id=0)  # the sampler's traced scalars
-    for name in ("temperature", "top_p", "min_p", "repetition_penalty", "frequency_penalty", "presence_penalty"):
+    for name in ("temperature", "top_p", "min_p", "repetition_penalty", "frequency_penalty", "presence_penalty",
+                 "artist_guidance"):
         traced = float(getattr(arrays, name))
         assert math.isfinite(traced) and math.isclose(traced, getattr(params, name), rel_tol=1e-6, abs_tol=1e-30)
     for name in ("top_k", "min_new_tokens", "repetition_window", "no_repeat_ngram_size"):

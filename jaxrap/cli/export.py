@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
         raise JaxrapError(f"{args.out}: exists and is not empty; pick a new --out or pass --overwrite")
     model = load_run_model(args.run_dir, step=args.step)
     hf.save_pretrained(args.out, model.config, model.params, tokenizer=model.tokenizer)
-    write_prompt_format(args.out, artist_tokens=bool(model.artists))
+    song_prompt = model.song_prompt
+    unknown_songs = song_prompt.unknown_train_songs if song_prompt is not None else None
+    write_prompt_format(args.out, artist_tokens=bool(model.artists), unknown_train_songs=unknown_songs)
     print(
         f"exported step {model.step} of {args.run_dir} ({model.config.num_params() / 1e6:.2f}M parameters,"
         f" vocab {model.config.vocab_size:,}) to {args.out}"

@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         generator = Generator.load(args.model, dtype=args.dtype)
         drawn_seed = params.seed is None
         params = params.with_seed()
-        deltas = generator.stream(prompt, params)  # an unknown --artist, or no room for a bar, fails before any output
+        # An unknown --artist, guidance the model cannot give or no room for a bar fail here, before any output.
+        deltas = generator.stream(prompt, params)
         if drawn_seed:
             print(f"jaxrap: seed {params.seed} (pass --seed {params.seed} to get this text again)", file=sys.stderr)
         if params.bar_controls:

@@ -42,6 +42,8 @@ _FLAGS = {
                           " targets is kept"),
     "--steering": (float, "with bar controls: on-device steering (rhyme bias in logits, bar-length masks); 0 is off"),
     "--redraws": (int, "with bar controls: times a bar is drawn again when no candidate meets its targets"),
+    "--artist-guidance": (float, "classifier-free guidance towards --artist's style: logits l_unknown + W (l_artist -"
+                                 " l_unknown), W > 0; 1 is off"),
 }
 
 
@@ -57,7 +59,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, *, skip: Collection[
         if _field(flag) in skip:
             continue
         default = getattr(defaults, _field(flag))
-        shown = _NONE_DEFAULTS[flag] if default is None else default
+        shown = _NONE_DEFAULTS.get(flag, "none") if default is None else default
         group.add_argument(flag, type=kind, default=default, help=f"{help_text} (default {shown})")
     group.add_argument("--seed", type=int, default=None, help="PRNG seed (default: a fresh one, printed on stderr)")
     if "stop" not in skip:

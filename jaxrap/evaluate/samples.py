@@ -72,14 +72,20 @@ def generate_samples(
     generator: Generator, prompts: Sequence[EvalPrompt], params: SamplingParams, progress: Callable[[int, int], None] | None = None
 ) -> list[list[str]]:
     """``params.num_samples`` texts per prompt (without the prompt), all with ``params.seed``
-    (drawn once when None) and each prompt's artist."""
+    (drawn once when None) and each prompt's artist. Artist guidance applies to the prompts of
+    named artists; those conditioned on ``unknown`` (an artist without a token) have no artist
+    to guide towards and are written unguided."""
+    from jaxrap.data.artists import UNKNOWN_ARTIST
+
     params = params.with_seed()
     texts = []
     for index, prompt in enumerate(prompts):
         budget = token_budget(generator, prompt, params.new_tokens_cap)
-        texts.append(generator.generate(
-            prompt.prompt, params.replace(artist=prompt.condition, max_new_tokens=budget, min_new_tokens=min(params.min_new_tokens, budget))
-        ))
+        guidance = 1.0 if prompt.condition == UNKNOWN_ARTIST else params.artist_guidance
+        texts.append(generator.generate(prompt.prompt, params.replace(
+            artist=prompt.condition, max_new_tokens=budget, min_new_tokens=min(params.min_new_tokens, budget),
+            artist_guidance=guidance,
+        )))
         if progress is not None:
             progress(index + 1, len(prompts))
     return texts

@@ -67,18 +67,20 @@ class KVCache:
             index=jnp.zeros((), jnp.int32),
         )
 
-    def grow(self, batch: int, length: int) -> KVCache:
-        """This one-row cache of P slots as ``batch`` rows of ``length`` slots, the new slots
-        empty: a prompt is prefilled once for all its samples, over its own slots only."""
-        H, D, P = self.keys[0].shape
+    def grow(self, copies: int, length: int) -> KVCache:
+        """This cache of G rows and P slots as ``copies`` copies of its rows (row r of the result
+        is row r % G: copy-major, the G rows innermost), of ``length`` slots, the new slots
+        empty: a prompt is prefilled once for all its samples (G = 1), or once per guidance
+        branch for all the samples' pairs (G = 2), over its own slots only."""
+        GH, D, P = self.keys[0].shape
 
-        def rows(x):  # (H, ...) -> (batch*H, ...)
-            return jnp.broadcast_to(x[None], (batch, *x.shape)).reshape(batch * H, *x.shape[1:])
+        def rows(x):  # (G*H, ...) or (G, P) -> copies of them, (copies*G*H, ...) or (copies*G, P)
+            return jnp.broadcast_to(x[None], (copies, *x.shape)).reshape(copies * x.shape[0], *x.shape[1:])
 
         return self.replace(  # type: ignore[attr-defined]  # flax.struct adds replace()
-            keys=tuple(jnp.zeros((batch * H, D, length), k.dtype).at[..., :P].set(rows(k)) for k in self.keys),
-            values=tuple(jnp.zeros((batch * H, length, D), v.dtype).at[:, :P].set(rows(v)) for v in self.values),
-            mask=jnp.zeros((batch, length), bool).at[:, :P].set(self.mask),
+            keys=tuple(jnp.zeros((copies * GH, D, length), k.dtype).at[..., :P].set(rows(k)) for k in self.keys),
+            values=tuple(jnp.zeros((copies * GH, length, D), v.dtype).at[:, :P].set(rows(v)) for v in self.values),
+            mask=jnp.zeros((copies * self.mask.shape[0], length), bool).at[:, :P].set(rows(self.mask)),
         )
 
 

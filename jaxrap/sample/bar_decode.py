@@ -27,7 +27,15 @@ last attempt every group holds its chosen bar.
 
 Randomness: a draw is a function of (seed, bar, attempt, step, row) and the choice among
 candidates of (seed, bar, attempt, sample), so the same seed gives the same text in any
-process. Shapes: B = samples x candidates rows, S cache slots, W = BAR_WINDOW tokens per bar.
+process.
+
+**Artist guidance** composes as an inner factor of the layout: with guidance each row is a
+conditioned / unconditioned pair of model rows (``jaxrap.sample.guidance``), prefilled from the
+two prompts, fed the same tokens, mixed into one row's logits before the processors and the
+steering; ``select`` copies pairs. The token history, bar state and host checks see rows only.
+
+Shapes: B = samples x candidates rows, G model rows per row (1, or 2 with guidance), S cache
+slots, W = BAR_WINDOW tokens per bar.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ from jaxrap.model.gpt2 import KVCache
 from jaxrap.phonetics.token_tables import TokenTables, token_tables
 from jaxrap.sample.bar_check import Bar, BarCheck, BarTarget, SongTargets, check_bar, closest
 from jaxrap.sample.decode import DecodeModel, lm_logits, prefill, prompt_bucket
+from jaxrap.sample.guidance import guide, model_rows
 from jaxrap.sample.params import SamplingParams
 from jaxrap.sample.processors import SamplingArrays, TokenHistory, process_logits, sample_tokens
 from jaxrap.sample.rows import RowLayout
@@ -77,11 +86,16 @@ NO_TOKEN = -1  # in BarPlan.forced: sample this step
 
 @struct.dataclass
 class BarState:
-    cache: KVCache  # write index shared by the rows; each row's own slots marked in cache.mask
+    cache: KVCache  # B*G model rows; write index shared; each row's own slots marked in cache.mask
     history: TokenHistory  # per-row lengths
     carry: BarCarry
     bar_done: jax.Array  # (B,) bool: the row ended its bar (or its sample has finished)
     step: jax.Array  # () int32: steps into this attempt at the bar
+
+    @property
+    def branches(self) -> int:
+        """G: model rows per row (2 with guidance)."""
+        return self.cache.mask.shape[0] // self.bar_done.shape[0]
 
 
 @struct.dataclass
@@ -99,7 +113,7 @@ def start_song(
     config: GPT2Config,
     params: gpt2.Params,
     head: jax.Array,  # (C, V)
-    prompt: jax.Array,  # (1, P) int32, right-padded
+    prompt: jax.Array,  # (G, P) int32, right-padded: the prompt, and its unconditioned twin with guidance
     prompt_length: jax.Array,  # () int32
     sampling: SamplingArrays,
     tables: SteeringTables,
@@ -143,16 +157,20 @@ def decode_bar(
 
     def step(carry):
         i, state = carry
-        active, history = ~state.bar_done, state.history  # (B,)
+        active, history, G = ~state.bar_done, state.history, state.branches  # (B,)
         hidden, cache = model.hidden_states(
-            history.newest, attention_mask=active[:, None], positions=history.length[:, None] - 1, cache=state.cache
-        )  # (B, 1, C)
+            model_rows(history.newest, G),
+            attention_mask=model_rows(active[:, None], G),
+            positions=model_rows(history.length[:, None] - 1, G),
+            cache=state.cache,
+        )  # (B*G, 1, C)
         assert cache is not None  # given a cache, hidden_states returns it updated
 
         def steering(logits, history, sampling):
             return steer(logits, state.carry, plan.targets, tables, sampling.eos_token_id)
 
-        logits = process_logits(lm_logits(hidden[:, 0], head), history, sampling, extra=(steering,))
+        logits = guide(lm_logits(hidden[:, 0], head), sampling.artist_guidance, G)  # (B, V)
+        logits = process_logits(logits, history, sampling, extra=(steering,))
         token = sample_tokens(logits, jax.random.fold_in(key, state.step), sampling)  # (B,)
         forced = jnp.take(plan.forced, jnp.minimum(state.step, W - 1), axis=1)  # (B,)
         token = jnp.where(forced != NO_TOKEN, forced, token)
@@ -174,11 +192,14 @@ def decode_bar(
 def select(state: BarState, sources: jax.Array, start: jax.Array, index: jax.Array) -> BarState:
     """Every row becomes a copy of row ``sources[row]`` (B,): its token history, counts and bar
     state, and its cache slots from ``start`` (the bar's first) over the bar window; the write
-    index moves to ``index``. Slots before ``start`` already agree within a group."""
+    index moves to ``index``. Slots before ``start`` already agree within a group. With guidance
+    a row's model rows (its pair) move together."""
     cache = state.cache
-    H = cache.keys[0].shape[0] // sources.shape[0]
+    G = state.branches
+    model_sources = (sources[:, None] * G + jnp.arange(G)).reshape(-1)  # (B*G,)
+    H = cache.keys[0].shape[0] // model_sources.shape[0]
     W = min(BAR_WINDOW, cache.mask.shape[1])
-    heads = (sources[:, None] * H + jnp.arange(H)).reshape(-1)  # (B*H,) rows of the merged batch-head axis
+    heads = (model_sources[:, None] * H + jnp.arange(H)).reshape(-1)  # (B*G*H,) rows of the merged batch-head axis
 
     def copy_window(x: jax.Array, axis: int) -> jax.Array:
         window = jax.lax.dynamic_slice_in_dim(x, start, W, axis)
@@ -188,7 +209,7 @@ def select(state: BarState, sources: jax.Array, start: jax.Array, index: jax.Arr
         cache,
         keys=tuple(copy_window(k, 2) for k in cache.keys),  # (B*H, D, S)
         values=tuple(copy_window(v, 1) for v in cache.values),  # (B*H, S, D)
-        mask=cache.mask[sources],
+        mask=cache.mask[model_sources],
         index=index,
     )
     history = state.history
@@ -278,8 +299,16 @@ class BarDecoder:
     bar of every sample that has not finished."""
 
     def __init__(
-        self, model: DecodeModel, tokenizer: PreTrainedTokenizerFast, prompt_ids: Sequence[int], params: SamplingParams
+        self,
+        model: DecodeModel,
+        tokenizer: PreTrainedTokenizerFast,
+        prompt_ids: Sequence[int],
+        params: SamplingParams,
+        *,
+        unconditioned_ids: Sequence[int] | None = None,
     ):
+        """``unconditioned_ids``: the prompt after unknown's token (as long as ``prompt_ids``), to
+        guide against with ``params.artist_guidance``; None decodes unguided."""
         self.model, self.tokenizer, self.params = model, tokenizer, params
         self.layout = RowLayout(params.num_samples, params.candidates)
         self.eos = tokenizer.eos_token_id
@@ -308,8 +337,11 @@ class BarDecoder:
         self._start, self._decode, self._select = _programs(model.graphdef, model.config)
         S = model.config.n_positions
         self.window = min(BAR_WINDOW, S)
-        prompt = np.zeros((1, prompt_bucket(len(prompt_ids), S)), np.int32)
-        prompt[0, : len(prompt_ids)] = prompt_ids
+        prompt_rows = [prompt_ids] if unconditioned_ids is None else [prompt_ids, unconditioned_ids]
+        if any(len(row) != len(prompt_ids) for row in prompt_rows):
+            raise ValueError(f"the unconditioned prompt has {len(prompt_rows[-1])} tokens, the prompt {len(prompt_ids)}")
+        prompt = np.zeros((len(prompt_rows), prompt_bucket(len(prompt_ids), S)), np.int32)
+        prompt[:, : len(prompt_ids)] = prompt_rows
         self.state = self._start(
             model.params,
             model.head,

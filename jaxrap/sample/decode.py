@@ -9,7 +9,8 @@ Shapes never depend on what a user can change between calls, so nothing recompil
   sit in slots 0..n-1 and decoding continues at slot n, and a prompt of n tokens leaves
   exactly S - n slots to generate into. Pad slots are masked out and later overwritten;
 - every sampling setting, the seed and the number of steps per chunk are traced; only the
-  batch size (``num_samples``) is static.
+  batch size (``num_samples``) is static, and whether guidance is on (``jaxrap.sample.guidance``:
+  a second prompt row, the unconditioned one, doubles the model's batch; its weight is traced).
 
 ``prefill`` caches the prompt and returns the logits of the token after it; ``first_token``
 samples from them (the time to first token is one prompt pass, not a decode step more);
@@ -20,7 +21,8 @@ the cache is updated in place) with the chunk's tokens, so the host streams text
 next chunk computes. Randomness: step t uses ``fold_in(key(seed), t)``, so tokens do not depend on
 chunk lengths, the process or the machine's load.
 
-Shapes: B samples, P prompt bucket, S cache slots (n_positions), V vocab, K MAX_CHUNK.
+Shapes: B samples, G model rows per sample (1, or 2 with guidance), P prompt bucket, S cache
+slots (n_positions), V vocab, K MAX_CHUNK.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from jaxrap.errors import JaxrapError
 from jaxrap.model import gpt2
 from jaxrap.model.config import GPT2Config
 from jaxrap.model.gpt2 import KVCache
+from jaxrap.sample.guidance import guide, model_rows
 from jaxrap.sample.processors import SamplingArrays, TokenHistory, process_logits, sample_tokens
 
 SMALLEST_BUCKET = 16
@@ -50,9 +53,14 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 @struct.dataclass
 class DecodeState:
-    cache: KVCache  # slots 0..length-2 filled (index = length - 1); the newest token is fed at the next step
-    history: TokenHistory
+    cache: KVCache  # B*G rows; slots 0..length-2 filled (index = length - 1); the newest token is fed at the next step
+    history: TokenHistory  # B rows: the conditioned prompt, then the sampled tokens
     done: jax.Array  # (B,) bool: the row sampled end-of-song or reached max_new_tokens
+
+    @property
+    def branches(self) -> int:
+        """G: model rows per sample row (2 with guidance, see ``jaxrap.sample.guidance``)."""
+        return self.cache.mask.shape[0] // self.done.shape[0]
 
 
 def prompt_bucket(length: int, cache_length: int) -> int:
@@ -91,26 +99,26 @@ def prefill(
     config: GPT2Config,
     params: gpt2.Params,
     head: jax.Array,  # (C, V) lm_head_kernel(params)
-    prompt: jax.Array,  # (1, P) int32, right-padded
+    prompt: jax.Array,  # (G, P) int32, right-padded: the prompt, or its conditioned and unconditioned rows
     prompt_length: jax.Array,  # () int32, in 1..P
     sampling: SamplingArrays,
     *,
     num_samples: int,
 ) -> tuple[DecodeState, jax.Array]:
-    """Cache the prompt once for every sample and start the token history: (state, (1, V)
-    logits of the token after the prompt)."""
+    """Cache the prompt (each of its G rows) once for every sample and start the token history
+    from its first row: (state, (G, V) logits of the token after the prompt)."""
     model = gpt2.merge(graphdef, params)
-    P, S, B = prompt.shape[1], config.n_positions, num_samples
+    (G, P), S, B = prompt.shape, config.n_positions, num_samples
     valid = jnp.arange(P)[None] < prompt_length  # (1, P)
     hidden, cache = model.hidden_states(
-        prompt, attention_mask=valid, cache=KVCache.empty(config, 1, P, head.dtype)
-    )  # (1, P, C); positions default to the slots
+        prompt, attention_mask=jnp.broadcast_to(valid, (G, P)), cache=KVCache.empty(config, G, P, head.dtype)
+    )  # (G, P, C); positions default to the slots
     assert cache is not None  # given a cache, hidden_states returns it updated
-    last = jax.lax.dynamic_index_in_dim(hidden, prompt_length - 1, axis=1, keepdims=False)  # (1, C)
-    tokens = jnp.zeros((B, S), jnp.int32).at[:, :P].set(jnp.where(valid, prompt, 0))
+    last = jax.lax.dynamic_index_in_dim(hidden, prompt_length - 1, axis=1, keepdims=False)  # (G, C)
+    tokens = jnp.zeros((B, S), jnp.int32).at[:, :P].set(jnp.where(valid, prompt[:1], 0))
     state = DecodeState(
         # Decoding continues at slot prompt_length: pad slots (masked) are rewritten by what follows.
-        cache=dataclasses.replace(cache.grow(B, S), index=prompt_length),
+        cache=dataclasses.replace(cache.grow(B, S), index=prompt_length),  # B*G rows, each sample's G innermost
         history=TokenHistory.start(tokens, prompt_length, config.vocab_size, sampling),
         done=jnp.zeros((B,), bool),
     )
@@ -118,10 +126,23 @@ def prefill(
 
 
 def first_token(state: DecodeState, logits: jax.Array, sampling: SamplingArrays) -> tuple[DecodeState, jax.Array, jax.Array]:
-    """Each sample's first token from the prefill's logits (1, V): (state, tokens (B, 1), done (B,))."""
+    """Each sample's first token from the prefill's logits (G, V): (state, tokens (B, 1), done (B,))."""
+    logits = guide(logits, sampling.artist_guidance, state.branches)  # (1, V)
     logits = jnp.broadcast_to(logits, (state.done.shape[0], logits.shape[-1]))  # (B, V)
     state, token = _generate_one(state, logits, sampling)
     return state, token[:, None], state.done
+
+
+def next_logits(
+    graphdef: nnx.GraphDef, params: gpt2.Params, head: jax.Array, state: DecodeState, sampling: SamplingArrays
+) -> tuple[jax.Array, KVCache]:
+    """Feed each row's newest token (not yet in the cache; it goes to slot cache.index) through
+    the model: ((B, V) logits of the next token, guided when the state has guidance rows; the
+    cache holding the token)."""
+    model = gpt2.merge(graphdef, params)
+    hidden, cache = model.hidden_states(model_rows(state.history.newest, state.branches), cache=state.cache)  # (B*G, 1, C)
+    assert cache is not None  # given a cache, hidden_states returns it updated
+    return guide(lm_logits(hidden[:, 0], head), sampling.artist_guidance, state.branches), cache
 
 
 def decode_chunk(
@@ -136,7 +157,6 @@ def decode_chunk(
 
     Stops early once every row is done; unused columns hold NO_TOKEN.
     """
-    model = gpt2.merge(graphdef, params)
     B = state.done.shape[0]
 
     def not_finished(carry):
@@ -145,9 +165,8 @@ def decode_chunk(
 
     def step(carry):
         step, state, out = carry
-        # The newest token of the context, not yet in the cache; it goes to slot cache.index.
-        hidden, cache = model.hidden_states(state.history.newest, cache=state.cache)  # (B, 1, C)
-        state, token = _generate_one(state.replace(cache=cache), lm_logits(hidden[:, 0], head), sampling)
+        logits, cache = next_logits(graphdef, params, head, state, sampling)  # (B, V)
+        state, token = _generate_one(state.replace(cache=cache), logits, sampling)
         return step + 1, state, out.at[:, step].set(token)
 
     out = jnp.full((B, MAX_CHUNK), NO_TOKEN, jnp.int32)
@@ -177,7 +196,7 @@ class DecodeModel:
     config: GPT2Config
     params: gpt2.Params
     head: jax.Array  # (C, V), see lm_head_kernel
-    prefill: Callable  # prefill(params, head, prompt, prompt_length, sampling, *, num_samples)
+    prefill: Callable  # prefill(params, head, prompt (G, P), prompt_length, sampling, *, num_samples)
     first_token: Callable  # first_token(state, logits, sampling)
     decode_chunk: Callable  # decode_chunk(params, head, state, sampling, steps)
 
@@ -203,18 +222,24 @@ def token_chunks(
     *,
     num_samples: int,
     chunk: int = CHUNK,
+    unconditioned_ids: Sequence[int] | None = None,
 ) -> Generator[np.ndarray, None, None]:
     """Generated tokens as host arrays (B, k): the first token, then ``chunk`` at a time.
 
     NO_TOKEN marks a finished row. The next chunk is dispatched before this one is read, so
     the device never waits on the host. The caller must keep prompt + max_new_tokens within
     n_positions; it may stop iterating at any time (the chunk in flight is dropped).
+    ``unconditioned_ids``: the prompt conditioned on unknown (as long as ``prompt_ids``) to guide
+    against with ``sampling.artist_guidance`` (``jaxrap.sample.guidance``); None decodes unguided.
     """
     length, S = len(prompt_ids), model.config.n_positions
     if not 1 <= length <= S - int(sampling.max_new_tokens) or not 1 <= chunk <= MAX_CHUNK:
         raise ValueError(f"{length} prompt tokens + max_new_tokens must fit n_positions {S}; chunk <= {MAX_CHUNK}")
-    prompt = np.zeros((1, prompt_bucket(length, S)), np.int32)
-    prompt[0, :length] = prompt_ids
+    rows = [prompt_ids] if unconditioned_ids is None else [prompt_ids, unconditioned_ids]
+    if any(len(row) != length for row in rows):
+        raise ValueError(f"the unconditioned prompt has {len(rows[-1])} tokens, the prompt {length}; they must match")
+    prompt = np.zeros((len(rows), prompt_bucket(length, S)), np.int32)
+    prompt[:, :length] = rows
     state, logits = model.prefill(model.params, model.head, prompt, np.int32(length), sampling, num_samples=num_samples)
     state, tokens, done = model.first_token(state, logits, sampling)
     while True:

@@ -12,7 +12,9 @@ error; the default ``max_new_tokens`` (None) is what the context leaves, at most
 
 Prompts of a model trained by jaxrap start as its training songs did (``SongPrompt``:
 end-of-song, then ``params.artist``'s token when the model knows artists); a plain Hugging
-Face model's prompt is encoded exactly as its tokenizer does.
+Face model's prompt is encoded exactly as its tokenizer does. With ``params.artist_guidance``
+!= 1 the prompt is also decoded after the unknown artist's token, and each step's logits are
+guided away from it (``jaxrap.sample.guidance``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jaxrap.errors import JaxrapError
+from jaxrap.data.artists import UNKNOWN_ARTIST, artist_token
+from jaxrap.errors import FieldError, JaxrapError
 from jaxrap.load import LoadedModel, load_model
 from jaxrap.sample.bar_check import Bar
 from jaxrap.sample.context import fit_prompt
@@ -44,6 +47,10 @@ class ContextOverflowWarning(UserWarning):
     """The prompt (or max_new_tokens) was cut to fit the model's context."""
 
 
+class UntrainedGuidanceWarning(UserWarning):
+    """Guidance against an unknown-artist token that training never saw (its random init)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class TextDelta:
     sample: int  # which sample, 0 .. num_samples - 1
@@ -56,6 +63,7 @@ class Generator:
     def __init__(self, loaded: LoadedModel, *, dtype: str = "float32"):
         self.loaded = loaded
         self.model = DecodeModel.from_params(loaded.config, loaded.params, dtype)  # weights on device, jitted programs
+        self._unknown_checked = False  # the untrained-unknown warning is given once per generator
 
     @property
     def config(self) -> GPT2Config:
@@ -96,6 +104,36 @@ class Generator:
             )
         return []
 
+    def guidance_prefix(self, params: SamplingParams) -> list[int] | None:
+        """The unconditioned rows' song prefix when ``params`` asks for artist guidance (None
+        when it does not). A JaxrapError for a model without artist tokens, a FieldError for
+        guidance without an artist, a JaxrapError for guidance towards ``unknown``; an
+        ``UntrainedGuidanceWarning`` (once per generator) when the model's unknown token was
+        never trained (``LoadedModel.unknown_train_songs``)."""
+        if not params.guided:
+            return None
+        weight, song_prompt = f"--artist-guidance {params.artist_guidance:g}", self.song_prompt
+        if song_prompt is None or not song_prompt.conditioned:
+            raise JaxrapError(
+                f"{weight}: this model has no artist tokens to guide with; use a model trained by jaxrap"
+                " with data.artist_tokens: true (and data.artist_dropout > 0)"
+            )
+        if params.artist is None:
+            raise FieldError(
+                "artist_guidance", f"{weight}: needs an artist (--artist NAME): it steers towards an artist's style"
+            )
+        if song_prompt.resolve(params.artist) == UNKNOWN_ARTIST:
+            raise JaxrapError(f"{weight}: needs a named artist, not {UNKNOWN_ARTIST} (guidance steers away from {UNKNOWN_ARTIST})")
+        if not self._unknown_checked:
+            self._unknown_checked = True
+            if self.loaded.unknown_train_songs() == 0:
+                warnings.warn(
+                    f"{weight}: this model never trained {artist_token(UNKNOWN_ARTIST)} (no train song started with it:"
+                    " every artist has a token and data.artist_dropout was 0), so guidance mixes in an untrained"
+                    " token; train with data.artist_dropout: 0.1", UntrainedGuidanceWarning, stacklevel=3,
+                )
+        return song_prompt.prefix(None)
+
     def encode_prompt(self, prompt: str, artist: str | None = None) -> list[int]:
         """The prompt's token ids, song prefix included."""
         return self.prompt_prefix(artist) + self.encode_text(prompt)
@@ -121,12 +159,17 @@ class Generator:
         a JaxrapError when no bar fits) come before any text, not in the middle of it.
         """
         params = (params or SamplingParams()).with_seed()
+        unconditioned_prefix = self.guidance_prefix(params)
         prefix = self.prompt_prefix(params.artist)
         prompt_ids, params = self.fit_context(self.encode_prompt(prompt, params.artist), params, keep=len(prefix))
-        return self._deltas(prompt_ids, params, cancel)
+        # The same prompt after unknown's token: the prefixes differ in that token alone.
+        unconditioned_ids = None if unconditioned_prefix is None else unconditioned_prefix + prompt_ids[len(prefix):]
+        return self._deltas(prompt_ids, unconditioned_ids, params, cancel)
 
-    def _deltas(self, prompt_ids: list[int], params: SamplingParams, cancel: threading.Event | None) -> Iterator[TextDelta]:
-        """``stream``'s deltas for fitted prompt ids and params (max_new_tokens fits the context)."""
+    def _deltas(self, prompt_ids: list[int], unconditioned_ids: list[int] | None, params: SamplingParams,
+                cancel: threading.Event | None) -> Iterator[TextDelta]:
+        """``stream``'s deltas for fitted prompt ids (and their unconditioned twin with guidance)
+        and params (max_new_tokens fits the context)."""
         assert params.max_new_tokens is not None  # fit_context sets the budget
         eos = self.tokenizer.eos_token_id
         samples = [
@@ -136,9 +179,9 @@ class Generator:
         ]
         if params.bar_controls:
             self._check_room_for_a_bar(prompt_ids, params)
-            deltas = self._bar_deltas(prompt_ids, params, samples, cancel)
+            deltas = self._bar_deltas(prompt_ids, unconditioned_ids, params, samples, cancel)
         else:
-            deltas = self._token_deltas(prompt_ids, params, samples, cancel)
+            deltas = self._token_deltas(prompt_ids, unconditioned_ids, params, samples, cancel)
         return self._finished(deltas, samples, cancel)
 
     def _finished(self, deltas: Iterator[TextDelta], samples: list[SampleText],
@@ -150,11 +193,13 @@ class Generator:
             if sample.finish_reason is None:
                 yield TextDelta(index, sample.finish(reason), reason)
 
-    def _token_deltas(self, prompt_ids: list[int], params: SamplingParams, samples: list[SampleText],
-                      cancel: threading.Event | None) -> Iterator[TextDelta]:
+    def _token_deltas(self, prompt_ids: list[int], unconditioned_ids: list[int] | None, params: SamplingParams,
+                      samples: list[SampleText], cancel: threading.Event | None) -> Iterator[TextDelta]:
         """Plain decoding: each sample's text as chunks of tokens come, until all end or cancel."""
         sampling = SamplingArrays.from_params(params, self.tokenizer.eos_token_id)
-        chunks = token_chunks(self.model, prompt_ids, sampling, num_samples=params.num_samples)
+        chunks = token_chunks(
+            self.model, prompt_ids, sampling, num_samples=params.num_samples, unconditioned_ids=unconditioned_ids
+        )
         try:
             for chunk in chunks:  # (B, k) tokens
                 for index, sample in enumerate(samples):
@@ -169,12 +214,12 @@ class Generator:
         finally:
             chunks.close()
 
-    def _bar_deltas(self, prompt_ids: list[int], params: SamplingParams, samples: list[SampleText],
-                    cancel: threading.Event | None) -> Iterator[TextDelta]:
+    def _bar_deltas(self, prompt_ids: list[int], unconditioned_ids: list[int] | None, params: SamplingParams,
+                    samples: list[SampleText], cancel: threading.Event | None) -> Iterator[TextDelta]:
         """Bar by bar (``bar_decode``): each sample's kept bar as one delta carrying its record."""
         from jaxrap.sample.bar_decode import BarDecoder
 
-        decoder = BarDecoder(self.model, self.tokenizer, prompt_ids, params)
+        decoder = BarDecoder(self.model, self.tokenizer, prompt_ids, params, unconditioned_ids=unconditioned_ids)
         bars = [0] * params.num_samples
         while not decoder.done and not (cancel is not None and cancel.is_set()):
             kept = decoder.next_bar(cancel)

@@ -57,7 +57,7 @@ class SamplingParams:
     max_bars: int = 0  # end a sample after this many generated newline-terminated bars; 0 is off
     artist: str | None = None  # condition on this artist (models trained with artist tokens); None: unknown
     # Bar controls (README, "Rhyme and flow"). Any of the first three set makes decoding go bar by
-    # bar (``jaxrap.sample.bar_writer``); with none, the others are unused and decoding is plain.
+    # bar (``jaxrap.sample.bar_decode``); with none, the others are unused and decoding is plain.
     rhyme_scheme: str | None = None  # letters per bar, repeated (AABB, ABAB, ABBA, AAAA; x a free bar)
     rhyme_with: str | None = None  # the first rhyme group the generated bars write in ends on this word's sound
     syllables: int | None = None  # target syllables per bar
@@ -65,6 +65,9 @@ class SamplingParams:
     candidates: int = 4  # candidate bars decoded together for each bar; one meeting the targets is kept
     steering: float = 6.0  # on-device steering in logits (rhyme bias, bar-length masks); 0 turns it off
     redraws: int = 2  # times a bar is drawn again when no candidate meets the targets
+    # Classifier-free guidance on the artist token (jaxrap.sample.guidance): logits l_unknown +
+    # w (l_artist - l_unknown), w > 0; 1 is off (plain conditioning, no unconditioned rows).
+    artist_guidance: float = 1.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.stop, (list, tuple)) or not all(isinstance(s, str) for s in self.stop):
@@ -94,6 +97,14 @@ class SamplingParams:
         if self.artist is not None and (not isinstance(self.artist, str) or not self.artist.strip()):
             raise FieldError("artist", f"artist must be an artist's name, got {self.artist!r}")
         self._check_bar_controls()
+        # Guidance without an artist is refused where the artist is final (Generator.guidance_prefix):
+        # jaxrap eval sets each prompt's own.
+        _check_float(self, "artist_guidance", lambda v: v > 0, "must be > 0 (1 turns it off)")
+
+    @property
+    def guided(self) -> bool:
+        """Classifier-free guidance is on: the model also decodes the unconditioned rows."""
+        return self.artist_guidance != 1
 
     @property
     def bar_controls(self) -> bool:

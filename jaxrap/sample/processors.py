@@ -49,6 +49,7 @@ class SamplingArrays:
     max_new_tokens: jax.Array  # () int32
     seed: jax.Array  # () uint32
     eos_token_id: jax.Array  # () int32; -1 when the model has none
+    artist_guidance: jax.Array  # () float32: w of the guided rows (jaxrap.sample.guidance); read only when guided
 
     @classmethod
     def from_params(cls, params: SamplingParams, eos_token_id: int | None) -> SamplingArrays:
@@ -63,6 +64,7 @@ class SamplingArrays:
             no_repeat_ngram_size=i32(params.no_repeat_ngram_size), min_new_tokens=i32(params.min_new_tokens),
             max_new_tokens=i32(params.new_tokens_cap), seed=np.uint32(params.seed),  # type: ignore[arg-type]  # with_seed()
             eos_token_id=i32(-1 if eos_token_id is None else eos_token_id),
+            artist_guidance=f32(params.artist_guidance),
         )
 
 

@@ -4,8 +4,8 @@ Rows are ``samples`` groups of ``candidates`` rows each, sample-major: row ``r``
 candidate ``r % candidates`` of sample ``r // candidates``. Every row of a group starts each
 bar from the same context (the prompt, then the sample's chosen bars); candidates of a bar
 are decoded together, and the chosen one is copied over its group (``bar_decode.select``).
-A further factor (classifier-free guidance's conditioned / unconditioned pair of each
-candidate) belongs here, as an inner axis of the same layout.
+Classifier-free guidance's conditioned / unconditioned pair of each row is a further, innermost
+factor that only the model's batch sees (``jaxrap.sample.guidance.model_rows``).
 """
 
 from __future__ import annotations

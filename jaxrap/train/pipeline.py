@@ -104,7 +104,7 @@ def _train_locked(
         f" vocab {model_config.vocab_size:,}, {model_config.num_params() / 1e6:.2f}M parameters,"
         f" {config.model.dtype} compute"
     )
-    train_blocks, eval_blocks = _blocks(corpus, tokenizer, config)
+    train_blocks, eval_blocks = _blocks(corpus, tokenizer, config, run)
     model = loop.Model(
         forward=gpt2.make_forward(model_config, config.model.dtype),
         abstract_params=gpt2.abstract(model_config)[1],
@@ -269,16 +269,33 @@ def _added_token_ids(config: RunConfig, tokenizer: PreTrainedTokenizerFast) -> l
     return sorted(token_id for token_id in tokenizer_artists(tokenizer).values() if token_id >= base_size)
 
 
-def _blocks(corpus: Path, tokenizer: PreTrainedTokenizerFast, config: RunConfig) -> tuple[PackedBlocks, PackedBlocks]:
-    from jaxrap.data.artists import SongPrompt
+def _blocks(
+    corpus: Path, tokenizer: PreTrainedTokenizerFast, config: RunConfig, run: RunDir
+) -> tuple[PackedBlocks, PackedBlocks]:
+    """The packed train and validation splits. Records in RUN/jaxrap_prompt.json how many train
+    songs start with <|artist:unknown|> (none: guidance would mix with an untrained token)."""
+    import functools
+
+    import jax
+
+    from jaxrap.data.artists import SongPrompt, write_prompt_format
     from jaxrap.data.batches import pack_blocks
+    from jaxrap.data.corpus import load_corpus
     from jaxrap.data.tokens import tokenize_split
 
-    # Each song after its eos: <|artist:NAME|> when conditioned (the same prefix eval and generate use).
+    # Each song after its eos: <|artist:NAME|> when conditioned (the same prefix eval and generate
+    # use). Train songs picked by data.artist_dropout start with unknown's token instead; the
+    # validation songs keep their own, so validation losses stay comparable across runs.
     song_prompt = SongPrompt.for_tokenizer(tokenizer, artist_tokens=config.data.artist_tokens)
+    dropout, seed = config.data.artist_dropout, config.train.seed
     prefix = song_prompt.row_prefix if song_prompt.conditioned else None
-    train = _on_leader(lambda: tokenize_split(corpus, "train", tokenizer, song_prefix=prefix), "tokens-train")
+    train_prefix = functools.partial(song_prompt.row_prefix, artist_dropout=dropout, seed=seed) if prefix else None
+    train = _on_leader(lambda: tokenize_split(corpus, "train", tokenizer, song_prefix=train_prefix), "tokens-train")
     validation = _on_leader(lambda: tokenize_split(corpus, "validation", tokenizer, song_prefix=prefix), "tokens-validation")
+    if jax.process_index() == 0:
+        train_rows = load_corpus(corpus)["train"]
+        unknown = song_prompt.unknown_songs(train_rows, artist_dropout=dropout, seed=seed) if prefix else None
+        write_prompt_format(run.path, artist_tokens=song_prompt.conditioned, unknown_train_songs=unknown)
     block_size = config.data.block_size
     return pack_blocks(train, block_size), pack_blocks(validation, block_size)
 
