@@ -71,6 +71,7 @@ GRID = {
     "top_p": ("top-p", [0.9, 1.0], "grid values (1: off)"),
     "repetition_penalty": ("penalty", [1.0, 1.1, 1.2, 1.3], "grid values (1: off)"),
     "no_repeat_ngram_size": ("no-repeat", [0, 4], "grid values (0: off)"),
+    "artist_guidance": ("W", [1.0], "grid values (1: off; others need a model trained with artist tokens)"),
 }
 GRID_FIELDS = tuple(GRID)
 TARGET_FIELDS = tuple(field.name for field in dataclasses.fields(FlowTargets))  # "" in the CSV: none
@@ -385,6 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     csv_path = args.out / "sweep.csv"
     loaded = load_model(args.model)
     generator, scorer = Generator(loaded), ContinuationScorer(loaded)
+    if any(point.guided for point in points) and not (loaded.song_prompt and loaded.song_prompt.conditioned):
+        raise JaxrapError(f"{args.model}: --artist-guidance other than 1 needs a model trained with artist tokens")
     count = args.samples // args.samples_per_prompt
     prompts = eval_prompts(args.data, "validation", count, loaded.song_prompt)
     if len(prompts) < count:

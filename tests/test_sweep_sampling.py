@@ -190,3 +190,20 @@ def test_bad_targets_are_refused_before_the_model_loads(sweep, capsys, flags, me
         sweep.parse_args(["--model", "m", "--data", "d", "--out", "o", *flags])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_the_guidance_axis_is_swept_on_a_model_with_artists(sweep, conditioned_model_dir, tiny_corpus_dir, tmp_path):
+    flags = ["--data", str(tiny_corpus_dir), "--out", str(tmp_path), "--samples", "2", "--samples-per-prompt", "1",
+             "--max-new-tokens", "8", "--temperature", "1.0", "--top-p", "1.0", "--repetition-penalty", "1.0",
+             "--no-repeat-ngram-size", "0", "--artist-guidance", "1", "3"]
+    assert sweep.main(["--model", str(conditioned_model_dir), *flags]) == 0
+    rows = [row for row in sweep.read_rows(tmp_path / "sweep.csv") if row["label"] == "grid"]
+    assert sorted(row["artist_guidance"] for row in rows) == [1.0, 3.0]
+    assert all(row["judge_accuracy"] != "" for row in rows)  # both points judged
+
+
+def test_guidance_on_a_model_without_artists_is_refused_before_sampling(sweep, tiny_lyrics_model_dir, tiny_corpus_dir, tmp_path):
+    with pytest.raises(JaxrapError, match="--artist-guidance other than 1 needs a model trained with artist tokens"):
+        sweep.main(["--model", str(tiny_lyrics_model_dir), "--data", str(tiny_corpus_dir), "--out", str(tmp_path),
+                    "--artist-guidance", "2"])
+    assert not (tmp_path / "sweep.csv").exists()
