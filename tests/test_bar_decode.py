@@ -71,8 +71,8 @@ def next_logits_by_cache(model, state) -> np.ndarray:
 def check_the_cache_through_candidates_redraws_and_replays(generator, monkeypatch, artist=None):
     """Sample 0 passes only at its second attempt (then replays while sample 1 redraws); sample 1
     never passes and keeps its closest candidate, drawn at the first attempt (a replay pass). After
-    each bar, every row's history is the prompt and its sample's kept bars, and the next logits
-    from the cache (masked gaps, per-row positions) equal a full forward over that history: with
+    each bar, every row's history is the prompt and its sample's kept bars, and (while the context
+    has room) the next logits from the cache (masked gaps, per-row positions) equal a full forward over that history: with
     an artist, guided, each branch's prompt run apart and mixed."""
     K = 3
     # Calls per bar: s0 a0 (0-2), s1 a0 (3-5), s0 a1 (6-8), s1 a1 (9-11), s1 a2 (12-14). Sample 1's
@@ -88,6 +88,7 @@ def check_the_cache_through_candidates_redraws_and_replays(generator, monkeypatc
     decoder = BarDecoder(generator.model, generator.tokenizer, prompts[0], params,
                          unconditioned_ids=prompts[1] if artist else None)
     kept_ids: list[list[int]] = [[], []]
+    checked_bars = 0
     forward = jax.jit(gpt2.forward, static_argnums=0)
     for bar in range(3):
         kept = decoder.next_bar()
@@ -102,14 +103,19 @@ def check_the_cache_through_candidates_redraws_and_replays(generator, monkeypatc
         assert kept[0].bar.met and not kept[1].bar.met and kept[1].bar.reason == "scripted miss"
         state = decoder.state
         length, tokens = np.asarray(state.history.length), np.asarray(state.history.tokens)
+        for row in range(2 * K):
+            assert tokens[row, : length[row]].tolist() == prompts[0] + kept_ids[row // K], (bar, row)
+        if int(state.cache.index) >= generator.config.n_positions:
+            break  # the context is full: no next step to check
+        checked_bars += 1
         cached = next_logits_by_cache(generator.model, state)
         for row in range(2 * K):
             sample = row // K
-            assert tokens[row, : length[row]].tolist() == prompts[0] + kept_ids[sample], (bar, row)
             full = [np.asarray(forward(generator.model.graphdef, generator.model.params,
                                        jnp.asarray([prompt + kept_ids[sample]]))[0][0, -1]) for prompt in prompts]
             expected = full[0] if artist is None else full[1] + GUIDANCE * (full[0] - full[1])
             np.testing.assert_allclose(cached[row], expected, rtol=1e-4, atol=1e-4)
+    assert checked_bars >= 2
 
 
 def test_the_cache_stays_exact_through_candidates_redraws_and_replays(generator, monkeypatch):

@@ -250,8 +250,9 @@ def test_cli_generates_with_guidance(conditioned_model_dir, capsys):
             "--artist", ARTIST, "--artist-guidance", "3"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Le") and out == "Le" + Generator.load(conditioned_model_dir).generate(
-        "Le", SamplingParams(max_new_tokens=6, seed=1, artist=ARTIST, artist_guidance=3.0))[0]
+    (text,) = Generator.load(conditioned_model_dir).generate(
+        "Le", SamplingParams(max_new_tokens=6, seed=1, artist=ARTIST, artist_guidance=3.0))
+    assert out == "Le" + text + ("" if text.endswith("\n") else "\n")  # stdout ends with a newline
 
 
 def test_guidance_against_an_untrained_unknown_token_warns_once(conditioned_model_dir, tmp_path, capsys):
