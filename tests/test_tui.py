@@ -28,6 +28,7 @@ from jaxrap.data.artists import SongPrompt
 from jaxrap.errors import JaxrapError
 from jaxrap.load import LoadedModel
 from jaxrap.model.config import GPT2Config
+from jaxrap.sample.generator import TextDelta
 from jaxrap.sample.params import SamplingParams, params_to_record
 from jaxrap.tui.app import StudioApp
 from jaxrap.tui.engine import describe_device, load_engine
@@ -57,7 +58,7 @@ class StandInEngine:
 
     def stream(self, prompt, params, cancel):
         for start in range(0, len(self.text), 9):
-            yield self.text[start : start + 9]
+            yield TextDelta(0, self.text[start : start + 9])
         while self.hold and not cancel.wait(0.01):
             pass
 
@@ -431,7 +432,7 @@ def test_a_prompt_streams_into_the_history_and_is_saved(tiny_model, data_dir):
 
     def spy(message):
         if isinstance(message, StudioScreen.Streamed):
-            streamed.append(message.text)
+            streamed.append(message.delta.text)
         elif isinstance(message, StudioScreen.ModelProgress):
             stages.append(message.stage)
 
@@ -470,7 +471,7 @@ def test_the_panel_values_are_the_ones_used(tiny_model, data_dir):
         assert card.entry.params == params_to_record(params)
         assert "seed 1234" in str(card.query_one(".entry-header").content)
         engine = pilot.app.screen.engine
-        assert card.entry.output == "".join(engine.stream("Frère", params, threading.Event()))
+        assert card.entry.output == "".join(delta.text for delta in engine.stream("Frère", params, threading.Event()))
 
     drive(StudioApp(tiny_model), scenario)
 
@@ -507,9 +508,9 @@ def slowed_down(model, progress):
     stream = engine.stream
 
     def slow_stream(prompt, params, cancel):
-        for text in stream(prompt, params, cancel):
+        for delta in stream(prompt, params, cancel):
             time.sleep(0.05)
-            yield text
+            yield delta
 
     engine.stream = slow_stream
     return engine
@@ -530,7 +531,8 @@ def test_escape_stops_a_long_generation(tiny_model, data_dir):
         assert time.monotonic() - stopped_at < 1.0  # the worker saw the cancel within a chunk
         (saved,) = History.for_model(tiny_model).load()
         assert saved.stopped and saved.output == card.entry.output
-        full = "".join(pilot.app.screen.engine.stream("Encore", SamplingParams(max_new_tokens=120, seed=3), threading.Event()))
+        deltas = pilot.app.screen.engine.stream("Encore", SamplingParams(max_new_tokens=120, seed=3), threading.Event())
+        full = "".join(delta.text for delta in deltas)
         assert full.startswith(saved.output) and len(saved.output) < len(full)
 
     drive(StudioApp(tiny_model, load_engine=slowed_down), scenario)

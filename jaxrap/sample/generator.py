@@ -239,11 +239,13 @@ class Generator:
 
     def _check_room_for_a_bar(self, prompt_ids: list[int], params: SamplingParams) -> None:
         """Bar controls need room for one bar after the prompt: at least a token per syllable of the
-        shortest bar they allow, and its newline."""
+        shortest bar they allow, and its newline. A FieldError on ``syllables`` (or
+        ``max_new_tokens`` without a target), so that the TUI can point at it."""
         needed = max((params.syllables or 1) - params.syllable_tolerance, 1) + 1
         assert params.max_new_tokens is not None  # fit_context sets the budget
-        if params.max_new_tokens < needed:
-            raise JaxrapError(
+        if params.max_new_tokens < needed:  # about the syllables asked for, or the tokens left without a target
+            raise FieldError(
+                "syllables" if params.syllables is not None else "max_new_tokens",
                 f"no room for one bar: {params.max_new_tokens} new tokens (max_new_tokens, after a"
                 f" {len(prompt_ids)}-token prompt in a context of {self.config.n_positions}) are fewer than the"
                 f" {needed} a bar of {needed - 1}+ syllables needs (a token per syllable and its newline);"

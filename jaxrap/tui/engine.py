@@ -16,15 +16,16 @@ from jaxrap.sample.params import SamplingParams
 if TYPE_CHECKING:
     from jax import Device
 
-    from jaxrap.sample.generator import Generator
+    from jaxrap.sample.generator import Generator, TextDelta
 
 
 class Engine(Protocol):
     model: LoadedModel  # what was loaded: its step, context (config.n_positions) and artists
     device: str  # where it runs: "cpu", "gpu (NVIDIA H200)"
 
-    def stream(self, prompt: str, params: SamplingParams, cancel: threading.Event) -> Iterator[str]:
-        """Text deltas of one sample, as they are decoded; ends early once ``cancel`` is set."""
+    def stream(self, prompt: str, params: SamplingParams, cancel: threading.Event) -> Iterator[TextDelta]:
+        """Deltas of one sample as they are decoded, each with text or a bar's record (``TextDelta.bar``,
+        with bar controls); ends early once ``cancel`` is set."""
         ...
 
 
@@ -65,7 +66,7 @@ class SamplerEngine:
         self.model = generator.loaded
         self.device = device
 
-    def stream(self, prompt: str, params: SamplingParams, cancel: threading.Event) -> Iterator[str]:
+    def stream(self, prompt: str, params: SamplingParams, cancel: threading.Event) -> Iterator[TextDelta]:
         for delta in self.generator.stream(prompt, params.replace(num_samples=1), cancel):
-            if delta.text:
-                yield delta.text
+            if delta.text or delta.bar is not None:
+                yield delta

@@ -3,7 +3,10 @@
 Files live in ``<data dir>/history/<model key>.jsonl``, where the data dir is platformdirs'
 user data directory for jaxrap (``~/.local/share/jaxrap`` on Linux), or ``$JAXRAP_DATA_DIR``.
 An entry keeps everything needed to replay it exactly: the prompt, every sampling parameter
-with the concrete seed, the model and its checkpoint step.
+with the concrete seed, the model and its checkpoint step; with bar controls, also what the
+sampler said of each bar (``BarMark``: its syllables, whether it met its targets, why not), so a
+card shows its marks after a restart. Entries written before a field existed read it as its
+default (``SamplingParams``' for the parameters, no marks).
 
 Writes only ever append one whole line and flush it to disk, so a crash loses at most the
 generation in flight; a truncated last line (power cut mid-write) is skipped on reading and
@@ -54,6 +57,23 @@ def now_iso() -> str:
 
 
 @dataclass(frozen=True)
+class BarMark:
+    """What the sampler said of one generated bar (``jaxrap.sample.bar_check.Bar``), for display."""
+
+    line: int  # the bar's line in prompt + output (0-based)
+    syllables: int
+    met: bool  # it met every target
+    reason: str | None = None  # why not, when not
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> BarMark:
+        mark = cls(**{key: record[key] for key in ("line", "syllables", "met", "reason") if key in record})
+        if not isinstance(mark.line, int) or not isinstance(mark.syllables, int) or not isinstance(mark.met, bool):
+            raise TypeError("a bar mark's line, syllables and met have the wrong types")
+        return mark
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     prompt: str
     output: str  # the generated text only, without the prompt
@@ -62,6 +82,7 @@ class HistoryEntry:
     step: int | None  # the checkpoint step (None for a Hugging Face directory or hub id)
     created: str = field(default_factory=now_iso)  # ISO 8601, UTC
     stopped: bool = False  # the user stopped it before the sampler finished
+    bars: tuple[BarMark, ...] = ()  # with bar controls: one mark per generated bar, in order
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), ensure_ascii=False)
@@ -72,7 +93,11 @@ class HistoryEntry:
         if not isinstance(record, dict):
             raise TypeError(f"expected a JSON object, got {type(record).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
-        entry = cls(**{key: value for key, value in record.items() if key in known})
+        values = {key: value for key, value in record.items() if key in known}
+        if not isinstance(values.get("bars", []), list):
+            raise TypeError("bars must be a list")
+        values["bars"] = tuple(BarMark.from_dict(mark) for mark in values.get("bars", []))
+        entry = cls(**values)
         if not isinstance(entry.prompt, str) or not isinstance(entry.output, str) or not isinstance(entry.params, dict):
             raise TypeError("prompt, output and params have the wrong types")
         return entry

@@ -5,7 +5,8 @@ that report back with messages, so the screen never waits on jax. A generation o
 ``threading.Event``; Esc sets it, the sampler returns between two chunks, and the card is
 marked stopped at once, whatever the worker is still finishing. The Python warnings of each
 load and each generation (a prompt or max tokens cut to fit the model's context) become
-notifications, every time (``caught_warnings``).
+notifications, every time (``caught_warnings``). The phonetics lexicon (rhyme colours) loads in
+its own worker after the first frame too, so a long history never delays the window.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -35,6 +37,9 @@ from jaxrap.tui.screens.no_model import NoModelScreen
 from jaxrap.tui.widgets.history_view import EntryCard, HistoryView
 from jaxrap.tui.widgets.params_panel import ParamsPanel
 from jaxrap.tui.widgets.status_line import StatusLine
+
+if TYPE_CHECKING:
+    from jaxrap.sample.generator import TextDelta
 
 BAR_SEPARATOR = " / "  # typed in the one-line prompt box between bars; becomes a newline
 EMPTY_HINT = "No generations yet. Type a few words (bars separated by ' / ') and press Enter."
@@ -86,15 +91,19 @@ class StudioScreen(Screen):
     class ModelFailed(Message, bubble=False):
         reason: str
 
+    class PhoneticsReady(Message, bubble=False):
+        pass
+
     @dataclass
     class Streamed(Message, bubble=False):
         card: EntryCard
-        text: str
+        delta: TextDelta
 
     @dataclass
     class Finished(Message, bubble=False):
         card: EntryCard
         error: str | None
+        field: str | None = None  # the SamplingParams field the error is about (FieldError.field)
 
     def __init__(self, model: str, load_engine: LoadEngine):
         super().__init__()
@@ -106,6 +115,7 @@ class StudioScreen(Screen):
         self._engine_ready = threading.Event()
         self._cancel: threading.Event | None = None  # the running generation's stop signal
         self._live: EntryCard | None = None
+        self._live_from_panel = False  # the running generation has the panel's values (not a replay)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="workspace"):
@@ -129,11 +139,24 @@ class StudioScreen(Screen):
         self.query_one(PromptInput).focus()
         # After the first frame: importing jax in the worker holds the GIL for a while.
         self.call_after_refresh(self.load_model)
+        self.call_after_refresh(self.load_phonetics)
 
     def _show_empty_hint(self) -> None:
         self.query_one("#history-column").set_class(not self.entries and self._live is None, "-empty")
 
     # --- the model --------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="phonetics")
+    def load_phonetics(self) -> None:
+        """Read the lexicon the rhyme colours need (``load_lexicon`` caches it for the process:
+        the sampler's bar checks and the panel's rhyme word use the same one)."""
+        from jaxrap.phonetics.lexicon import load_lexicon
+
+        load_lexicon()
+        self.post_message(self.PhoneticsReady())
+
+    def on_studio_screen_phonetics_ready(self, message: PhoneticsReady) -> None:
+        self.query_one(HistoryView).show_rhymes()
 
     @work(thread=True, exclusive=True, group="load")
     def load_model(self) -> None:
@@ -190,11 +213,13 @@ class StudioScreen(Screen):
             panel.focus_problem(error)
             return
         event.input.clear()
-        self.start_generation(prompt, params.with_seed())
+        self.start_generation(prompt, params.with_seed(), from_panel=True)
 
-    def start_generation(self, prompt: str, params: SamplingParams) -> None:
-        """Stop any running generation, add a live card, stream into it from a worker."""
+    def start_generation(self, prompt: str, params: SamplingParams, *, from_panel: bool = False) -> None:
+        """Stop any running generation, add a live card, stream into it from a worker.
+        ``from_panel``: the params are the panel's, so a problem the sampler finds is shown there."""
         self.action_stop()
+        self._live_from_panel = from_panel
         status = self.query_one(StatusLine)
         entry = HistoryEntry(prompt=prompt, output="", params=params_to_record(params), model=self.model, step=status.step)
         card = EntryCard(entry, len(self.entries) + 1, live=True)
@@ -212,20 +237,22 @@ class StudioScreen(Screen):
                 return
         engine = self.engine
         assert engine is not None  # set before _engine_ready
-        error = None
+        error = field = None
         with caught_warnings() as caught:
             try:
-                for text in engine.stream(prompt, params, cancel):
+                for delta in engine.stream(prompt, params, cancel):
                     self._notify_warnings(caught)  # the context's cuts come before the first text
                     if cancel.is_set() or worker.is_cancelled:
                         break
-                    self.post_message(self.Streamed(card, text))
+                    self.post_message(self.Streamed(card, delta))
+            except FieldError as failure:  # no room for one bar, guidance refused by the sampler
+                error, field = str(failure), failure.field
             except JaxrapError as failure:
                 error = str(failure)
             except Exception as failure:  # noqa: BLE001 - shown on the card, the app keeps running
                 error = f"{type(failure).__name__}: {failure}"
             self._notify_warnings(caught)
-        self.post_message(self.Finished(card, error))
+        self.post_message(self.Finished(card, error, field))
 
     def _notify_warnings(self, caught: list[warnings.WarningMessage]) -> None:
         """Each warning caught so far as a notification (thread-safe), once."""
@@ -235,13 +262,16 @@ class StudioScreen(Screen):
     def on_studio_screen_streamed(self, message: Streamed) -> None:
         if message.card is not self._live:  # stopped already: drop what was in flight
             return
-        message.card.append_output(message.text)
+        message.card.append_output(message.delta.text, message.delta.bar)
         self.query_one(HistoryView).scroll_end(animate=False)
         self.query_one(StatusLine).state = f"generating: {bars(message.card)}"  # the clock runs on
 
     def on_studio_screen_finished(self, message: Finished) -> None:
         if message.card is not self._live:
             return
+        if message.field is not None and self._live_from_panel:
+            assert message.error is not None  # a field comes with its error
+            self.query_one(ParamsPanel).show_problem(FieldError(message.field, message.error))
         self._end_generation(stopped=False, error=message.error)
 
     def _end_generation(self, *, stopped: bool, error: str | None = None) -> None:

@@ -2,8 +2,15 @@
 
 A card shows the prompt (bold) and the generated bars, one per line, with the last word of
 each bar coloured by its rhyme group (``jaxrap.phonetics.rhyme``), and a warning under the
-text once the output starts to loop (``jaxrap.evaluate.repetition``). The live card is
-re-rendered as text streams in (cheap even for a few hundred bars; README, Benchmarks — sampling).
+text once the output starts to loop (``jaxrap.evaluate.repetition``). With bar controls each
+generated bar ends with its syllable count (" · 12", dim), a bar that missed its targets with
+" · 15 ✗" in the error colour, and the reasons are listed under the text ("✗ bar 3: ..."),
+from the entry's ``BarMark``s. The live card is re-rendered as text streams in (cheap even for a
+few hundred bars; README, Benchmarks — sampling).
+
+Rhyme colours need the phonetics lexicon (``jaxrap.phonetics.lexicon``, 125k spellings): the
+studio loads it in a worker after the first frame and then calls ``HistoryView.show_rhymes``;
+until then cards are drawn without rhyme colours, so the window never waits for it.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,8 +27,10 @@ from textual.widget import Widget
 from textual.widgets import ListItem, ListView, Static
 
 from jaxrap.evaluate.repetition import Loop, detect_loop
-from jaxrap.phonetics.rhyme import last_word_span, rhyme_groups
-from jaxrap.tui.history import HistoryEntry
+from jaxrap.tui.history import BarMark, HistoryEntry
+
+if TYPE_CHECKING:
+    from jaxrap.sample.bar_check import Bar
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # would move the cursor; tabs and newlines stay
 RHYME_COLOURS = 6  # rhyme groups cycle through entry-card--rhyme-0..5 (colours in app.tcss)
@@ -37,6 +47,9 @@ _HEADER_PARAMS = (
     ("max_new_tokens", "max", None),
     ("min_new_tokens", "min", 0),
     ("max_bars", "bars", 0),
+    ("rhyme_scheme", "scheme", None),
+    ("rhyme_with", "rhymes with", None),
+    ("artist_guidance", "guidance", 1.0),
 )
 
 
@@ -53,7 +66,23 @@ def header_text(entry: HistoryEntry, number: int) -> str:
         value = entry.params.get(name)
         if value is not None and value != off:
             parts.append(f"{label} {value}")
+    if entry.params.get("syllables") is not None:
+        parts.append(f"syl {entry.params['syllables']}±{entry.params.get('syllable_tolerance')}")
     return " · ".join(parts)
+
+
+def bar_mark(before: str, text: str, bar: Bar) -> BarMark:
+    """The mark of the bar a delta of ``text`` shows, appended to ``before`` (prompt + output so
+    far): the bar's tokens end with its newline (or the end of the song), so it is the line the
+    text ends on, that newline aside."""
+    line = (before + text.removesuffix("\n")).count("\n")
+    return BarMark(line, bar.syllables, bar.met, bar.reason)
+
+
+def misses_text(marks: tuple[BarMark, ...]) -> str:
+    """"✗ bar 3: 15 syllables, not 10-14" for each missed bar, one per line (bars numbered as
+    lines of the lyrics, from 1)."""
+    return "\n".join(f"✗ bar {mark.line + 1}: {mark.reason or 'missed its targets'}" for mark in marks if not mark.met)
 
 
 def loop_warning(loop: Loop, first_bar: int) -> str:
@@ -69,6 +98,8 @@ class EntryCard(ListItem):
     COMPONENT_CLASSES = {
         "entry-card--prompt",
         "entry-card--loop",
+        "entry-card--syllables",
+        "entry-card--miss",
         *(f"entry-card--rhyme-{k}" for k in range(RHYME_COLOURS)),
     }
 
@@ -83,6 +114,7 @@ class EntryCard(ListItem):
     def compose(self) -> ComposeResult:
         yield Static(classes="entry-header")
         yield Static(classes="entry-lyrics")
+        yield Static(classes="entry-misses")
         yield Static(classes="entry-warning")
 
     def on_mount(self) -> None:
@@ -93,8 +125,12 @@ class EntryCard(ListItem):
         """Generated bars so far: non-blank lines of the output."""
         return sum(1 for line in self.entry.output.split("\n") if line.strip())
 
-    def append_output(self, text: str) -> None:
-        self.update_entry(output=self.entry.output + text)
+    def append_output(self, text: str, bar: Bar | None = None) -> None:
+        """Add streamed ``text``; ``bar``: the record of the bar it completes (bar controls)."""
+        marks = self.entry.bars
+        if bar is not None:
+            marks += (bar_mark(self.entry.prompt + self.entry.output, text, bar),)
+        self.update_entry(output=self.entry.output + text, bars=marks)
 
     def update_entry(self, **changes) -> None:
         self.entry = dataclasses.replace(self.entry, **changes)
@@ -115,17 +151,35 @@ class EntryCard(ListItem):
         self.query_one(".entry-header", Static).update(Text(header_text(self.entry, self.number) + state))
         self.loop = detect_loop(self.entry.output)
         self.query_one(".entry-lyrics", Static).update(self._lyrics())
+        misses = self.query_one(".entry-misses", Static)
+        missed = misses_text(self.entry.bars)
+        misses.display = bool(missed)
+        misses.update(Text(missed))
         warning = self.query_one(".entry-warning", Static)
         warning.display = self.loop is not None
         if self.loop is not None:
             warning.update(loop_warning(self.loop, self.entry.prompt.count("\n") + self.loop.line))
 
+    @property
+    def rhymes(self) -> bool:
+        """Whether to colour rhymes: once the studio has loaded the lexicon (``HistoryView.rhymes``)."""
+        return isinstance(self.parent, HistoryView) and self.parent.rhymes
+
     def _lyrics(self) -> Text:
         """Prompt + output, prompt in bold, each bar's last word in its rhyme group's colour,
-        the looping tail in the loop style."""
+        the looping tail in the loop style, each marked bar followed by its syllable count."""
         prompt, output = self.entry.prompt, self.entry.output
         text = Text(_CONTROL.sub("\ufffd", prompt + output))  # one for one: offsets hold
         text.stylize(self.get_component_rich_style("entry-card--prompt"), 0, len(prompt))
+        if self.rhymes:
+            self._colour_rhymes(text)
+        if self.loop is not None:
+            text.stylize(self.get_component_rich_style("entry-card--loop"), len(prompt) + self.loop.start)
+        return self._with_syllables(text) if self.entry.bars else text
+
+    def _colour_rhymes(self, text: Text) -> None:
+        from jaxrap.phonetics.rhyme import last_word_span, rhyme_groups  # loaded by then (show_rhymes)
+
         lines = text.plain.split("\n")
         offset = 0
         for line, group in zip(lines, rhyme_groups(lines)):
@@ -134,9 +188,15 @@ class EntryCard(ListItem):
                 style = self.get_component_rich_style(f"entry-card--rhyme-{group % RHYME_COLOURS}")
                 text.stylize(style, offset + span[0], offset + span[1])
             offset += len(line) + 1
-        if self.loop is not None:
-            text.stylize(self.get_component_rich_style("entry-card--loop"), len(prompt) + self.loop.start)
-        return text
+
+    def _with_syllables(self, text: Text) -> Text:
+        """``text`` with " · 12" after each marked bar's line, " · 15 ✗" in the miss style for a miss."""
+        lines = text.split("\n", allow_blank=True)
+        for mark in self.entry.bars:
+            if 0 <= mark.line < len(lines):
+                style = "entry-card--syllables" if mark.met else "entry-card--miss"
+                lines[mark.line].append(f" · {mark.syllables}{'' if mark.met else ' ✗'}", self.get_component_rich_style(style))
+        return Text("\n").join(lines)
 
 
 class HistoryView(ListView):
@@ -149,6 +209,14 @@ class HistoryView(ListView):
         Binding("c", "screen.copy_entry", "Copy", tooltip="Copy the highlighted entry's lyrics to the clipboard."),
         Binding("e,enter", "screen.edit_entry", "Edit", tooltip="Put the highlighted entry's prompt and parameters back in the panel."),
     ]
+
+    rhymes = False  # rhyme colours on: the lexicon is loaded (show_rhymes)
+
+    def show_rhymes(self) -> None:
+        """The lexicon is loaded: colour every card's rhymes from now on."""
+        self.rhymes = True
+        for card in self.query(EntryCard):
+            card.render_entry()
 
     def show_entries(self, entries: list[HistoryEntry]) -> None:
         """Replace the cards with the last SHOWN_ENTRIES of ``entries``."""

@@ -10,11 +10,16 @@ A model trained with artist tokens also gets an artist selector, first in the gr
 loads after the panel is drawn, so ``show_artists`` mounts it once the model is ready, and a
 model without artists never has one. Its value is ``SamplingParams.artist`` as is: a known
 name, or None ("none (unknown)": the shared unknown token, no specific artist).
+
+Two rules are the panel's own because they depend on the model, not on the values alone
+(the sampler checks them too, when it starts): artist guidance needs an artist, and a model
+with artist tokens (``guidance_problem``). A problem only the sampler can see (no room for one
+bar after the prompt) comes back as a FieldError and is shown on its field (``show_problem``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +38,7 @@ from jaxrap.sample.params import DEFAULT_MAX_NEW_TOKENS, SamplingParams
 class ParamField:
     name: str  # the SamplingParams field
     label: str
-    kind: type  # int or float
+    kind: type  # int, float or str
     hint: str  # tooltip
     blank_is_none: bool = False  # an empty input means None (the seed: a fresh one each time)
     placeholder: str = ""  # shown in an empty input: what None means
@@ -57,6 +62,25 @@ FIELDS = (
         blank_is_none=True, placeholder="random",
     ),
     ParamField("max_bars", "bars", int, "Stop after this many bars (lines); 0 means no limit."),
+    # Bar controls (README, "Rhyme and flow"): a scheme, a rhyme word or syllables go bar by bar.
+    ParamField(
+        "rhyme_scheme", "scheme", str,
+        "Rhyme scheme, a letter per bar, repeated: AABB, ABAB, ABBA, AAAA; x is a free bar. Blank: none.",
+        blank_is_none=True, placeholder="off",
+    ),
+    ParamField(
+        "rhyme_with", "rhyme word", str, "The first rhyme group ends on this word's sound (needs a scheme). Blank: none.",
+        blank_is_none=True, placeholder="none",
+    ),
+    ParamField("syllables", "syllables", int, "Syllables per bar (spoken). Blank: any length.", blank_is_none=True, placeholder="off"),
+    ParamField("syllable_tolerance", "± syllables", int, "A bar of syllables ± this many meets the target."),
+    ParamField("candidates", "candidates", int, "Candidate bars drawn together for each bar; one meeting the targets is kept."),
+    ParamField("steering", "steering", float, "On-device steering towards the targets, in logits; 0 turns it off."),
+    ParamField("redraws", "redraws", int, "Times a bar is drawn again when no candidate meets its targets."),
+    ParamField(
+        "artist_guidance", "guidance", float,
+        "Artist guidance: above 1 pushes towards the chosen artist's style (models with artist tokens); 1 turns it off.",
+    ),
 )
 _FIELDS_BY_ID = {f"param-{field.name}": field for field in FIELDS}
 _DEFAULTS = SamplingParams()
@@ -67,11 +91,13 @@ ARTIST_HINT = (
 )
 
 
-def parse_field(field: ParamField, text: str) -> int | float | None:
+def parse_field(field: ParamField, text: str) -> int | float | str | None:
     """The typed value of an input, or a FieldError naming the field."""
     text = text.strip()
     if not text and field.blank_is_none:
         return None
+    if field.kind is str:
+        return text
     try:
         return field.kind(text)
     except ValueError:
@@ -79,8 +105,24 @@ def parse_field(field: ParamField, text: str) -> int | float | None:
         raise FieldError(field.name, f"{field.name} must be {kind}, got {text!r}") from None
 
 
-def problem_with(name: str, values: dict[str, object]) -> str | None:
-    """The first problem SamplingParams finds with field ``name`` among ``values``, or None.
+def guidance_problem(params: SamplingParams, model_artists: Sequence[str] | None) -> FieldError | None:
+    """Why ``params``' artist guidance cannot run, or None: a model without artist tokens
+    (``model_artists`` empty; None while the model loads) or no artist chosen."""
+    if not params.guided:
+        return None
+    weight = f"artist_guidance {params.artist_guidance:g}"
+    if model_artists is not None and not model_artists:
+        return FieldError("artist_guidance", f"{weight}: this model has no artist tokens to guide with; 1 turns guidance off")
+    if params.artist is None:
+        return FieldError(
+            "artist_guidance", f"{weight} needs an artist: choose one in the artist list (guidance steers towards its style)"
+        )
+    return None
+
+
+def problem_with(name: str, values: dict[str, object], model_artists: Sequence[str] | None = None) -> str | None:
+    """The first problem SamplingParams (and ``guidance_problem``) finds with field ``name``
+    among ``values``, or None.
 
     Problems of another field (``FieldError.field``) are set aside by resetting that field to
     its default.
@@ -88,7 +130,9 @@ def problem_with(name: str, values: dict[str, object]) -> str | None:
     values = dict(values)
     while True:
         try:
-            SamplingParams(**values)  # type: ignore[arg-type]  # values are checked here
+            problem = guidance_problem(SamplingParams(**values), model_artists)  # type: ignore[arg-type]  # checked here
+            if problem is not None:
+                raise problem
             return None
         except FieldError as error:
             culprit = error.field
@@ -100,21 +144,21 @@ def problem_with(name: str, values: dict[str, object]) -> str | None:
 class FieldValidator(Validator):
     """Checks one input against SamplingParams, in the context of the panel's other values."""
 
-    def __init__(self, field: ParamField, panel_values: Callable[[], dict[str, object]]):
+    def __init__(self, field: ParamField, panel: ParamsPanel):
         super().__init__()
         self.field = field
-        self.panel_values = panel_values
+        self.panel = panel
 
     def validate(self, value: str) -> ValidationResult:
         try:
             parsed = parse_field(self.field, value)
         except FieldError as error:
             return self.failure(str(error))
-        problem = problem_with(self.field.name, {**self.panel_values(), self.field.name: parsed})
+        problem = problem_with(self.field.name, {**self.panel.parsed_values(), self.field.name: parsed}, self.panel.model_artists)
         return self.failure(problem) if problem else self.success()
 
 
-def format_value(value: int | float | None) -> str:
+def format_value(value: int | float | str | None) -> str:
     return "" if value is None else str(value)
 
 
@@ -126,6 +170,7 @@ class ParamsPanel(VerticalGroup):
         super().__init__(id=id)
         # The artist of an entry edited before the model (and so the selector) was ready.
         self._pending_artist: str | None = None
+        self.model_artists: tuple[str, ...] | None = None  # LoadedModel.artists once loaded
 
     def compose(self) -> ComposeResult:
         yield Static("Parameters", classes="panel-title")
@@ -135,8 +180,8 @@ class ParamsPanel(VerticalGroup):
                 yield Input(
                     format_value(getattr(_DEFAULTS, field.name)),
                     placeholder=field.placeholder,
-                    type="integer" if field.kind is int else "number",
-                    validators=[FieldValidator(field, self.parsed_values)],
+                    type="integer" if field.kind is int else "number" if field.kind is float else "text",
+                    validators=[FieldValidator(field, self)],
                     id=f"param-{field.name}",  # _FIELDS_BY_ID
                     tooltip=field.hint,
                     compact=True,
@@ -148,8 +193,8 @@ class ParamsPanel(VerticalGroup):
         return self.query_one(f"#param-{name}", Input)
 
     def parsed_values(self) -> dict[str, object]:
-        """The values of the inputs that parse as their type (others are left out)."""
-        values: dict[str, object] = {}
+        """The artist, and the values of the inputs that parse as their type (others are left out)."""
+        values: dict[str, object] = {"artist": self.artist}
         for widget in self.query(Input):  # those mounted so far, while the panel is composed
             field = _FIELDS_BY_ID[str(widget.id)]
             try:
@@ -186,7 +231,9 @@ class ParamsPanel(VerticalGroup):
     def show_artists(self, artists: Sequence[str]) -> None:
         """Add the selector for a model's ``artists`` (LoadedModel.artists: names, then "unknown"),
         set to the artist of an entry edited meanwhile; nothing for a model without artists."""
+        self.model_artists = tuple(artists)
         if not artists or self.artist_select is not None:
+            self._check_all()  # guidance on a model without artists is now known to be refused
             return
         options = [(NO_ARTIST, None), *((name, name) for name in artists if name != UNKNOWN_ARTIST)]
         choice = self._pending_artist if self._pending_artist in artists else None
@@ -196,7 +243,11 @@ class ParamsPanel(VerticalGroup):
     def sampling_params(self) -> SamplingParams:
         """The panel's values as SamplingParams; a FieldError names the first bad field."""
         values: dict[str, Any] = {field.name: parse_field(field, self.input_for(field.name).value) for field in FIELDS}
-        return SamplingParams(**values, artist=self.artist)
+        params = SamplingParams(**values, artist=self.artist)
+        problem = guidance_problem(params, self.model_artists)
+        if problem is not None:
+            raise problem
+        return params
 
     def show_params(self, params: SamplingParams) -> None:
         """Fill every input and the artist from ``params`` (editing an entry of the history)."""
@@ -209,10 +260,20 @@ class ParamsPanel(VerticalGroup):
         if f"param-{error.field}" in _FIELDS_BY_ID:
             self.input_for(error.field).focus()
 
+    def show_problem(self, error: FieldError) -> None:
+        """Show a problem the sampler found with these values (no room for one bar) on the
+        field it names, until a value changes."""
+        self.query_one("#param-error", Static).update(str(error))
+        self.add_class("-invalid")
+        if f"param-{error.field}" in _FIELDS_BY_ID:
+            self.input_for(error.field).add_class("-invalid")
+        self.focus_problem(error)
+
     @on(Input.Changed)
-    def _check_all(self, event: Input.Changed) -> None:
-        """Check every input again (one value can fix or break another) and show the first
-        problem of the whole set."""
+    @on(Select.Changed)
+    def _check_all(self) -> None:
+        """Check every input again (one value can fix or break another; the artist decides
+        whether guidance can run) and show the first problem of the whole set."""
         for field in FIELDS:
             widget = self.input_for(field.name)
             widget.validate(widget.value)
