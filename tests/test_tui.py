@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import subprocess
 import sys
 import threading
@@ -28,11 +29,12 @@ from jaxrap.data.artists import SongPrompt
 from jaxrap.errors import JaxrapError
 from jaxrap.load import LoadedModel
 from jaxrap.model.config import GPT2Config
+from jaxrap.sample.bar_check import Bar
 from jaxrap.sample.generator import TextDelta
-from jaxrap.sample.params import SamplingParams, params_to_record
+from jaxrap.sample.params import SamplingParams, params_from_record, params_to_record
 from jaxrap.tui.app import StudioApp
 from jaxrap.tui.engine import describe_device, load_engine
-from jaxrap.tui.history import DATA_DIR_ENV, History, HistoryEntry
+from jaxrap.tui.history import DATA_DIR_ENV, BarMark, History, HistoryEntry
 from jaxrap.tui.screens.help import HelpScreen
 from jaxrap.tui.screens.no_model import NoModelScreen
 from jaxrap.tui.screens.studio import StudioScreen
@@ -315,6 +317,155 @@ def test_copy_edit_and_replay_use_the_highlighted_entry(data_dir):
         assert panel.sampling_params() == SamplingParams(seed=7, temperature=1.2, max_bars=4)
 
     drive(StudioApp(STAND_IN, load_engine=stand_in()), scenario)
+
+
+BAR_FIELDS = dict(rhyme_scheme="AABB", rhyme_with="nuit", syllables=12, syllable_tolerance=1, candidates=8,
+                  steering=3.5, redraws=1, artist_guidance=2.5)
+
+
+def test_the_bar_and_guidance_fields_reach_the_sampling_params(data_dir):
+    async def scenario(pilot):
+        panel = pilot.app.screen.query_one(ParamsPanel)
+        assert panel.sampling_params() == SamplingParams()  # blank or default: SamplingParams' defaults
+        for name in ("rhyme_scheme", "rhyme_with", "syllables"):
+            assert panel.input_for(name).value == ""
+        panel.artist = "Médine"
+        set_params(pilot, seed=4, **BAR_FIELDS)
+        await pilot.pause()
+        assert str(panel.query_one("#param-error").content) == ""
+        assert panel.sampling_params() == SamplingParams(seed=4, artist="Médine", **BAR_FIELDS)
+        panel.show_params(SamplingParams(seed=9))  # editing an entry of the history blanks them again
+        assert panel.sampling_params() == SamplingParams(seed=9, artist=None)
+
+    drive(StudioApp(STAND_IN, load_engine=stand_in(StandInEngine(artists=ARTISTS))), scenario)
+
+
+@pytest.mark.parametrize(
+    "field,value,artists,rule",
+    [
+        ("rhyme_scheme", "AaBB", ARTISTS, "'a' (position 2) is not a scheme letter"),
+        ("rhyme_with", "psst", ARTISTS, "has no vowel"),
+        ("syllables", "0", ARTISTS, "syllables must be in [1, 32]"),
+        ("syllable_tolerance", "-1", ARTISTS, "syllable_tolerance must be in [0, 32]"),
+        ("candidates", "65", ARTISTS, "candidates must be in [1, 64]"),
+        ("candidates", "0", ARTISTS, "candidates must be in [1, 64]"),
+        ("artist_guidance", "0", ARTISTS, "artist_guidance must be > 0"),
+        ("artist_guidance", "inf", ARTISTS, "artist_guidance must be a finite number"),
+        ("artist_guidance", "2", ARTISTS, "artist_guidance 2 needs an artist"),  # none chosen
+        ("artist_guidance", "2", (), "this model has no artist tokens"),
+    ],
+)
+def test_a_bad_bar_or_guidance_value_is_refused_on_its_field(data_dir, field, value, artists, rule):
+    async def scenario(pilot):
+        panel = pilot.app.screen.query_one(ParamsPanel)
+        set_params(pilot, **{"rhyme_scheme": "AABB", field: value})  # a rhyme word needs a scheme
+        await pilot.pause()
+        assert not panel.input_for(field).is_valid
+        assert [name for name in BAR_FIELDS if not panel.input_for(name).is_valid] == [field]  # only its field
+        assert rule in str(panel.query_one("#param-error").content)
+        await pilot.click("#prompt")
+        await pilot.press(*"Le soir tombe", "enter")
+        assert not pilot.app.screen.query(EntryCard)  # nothing ran
+        assert pilot.app.screen.focused is panel.input_for(field)
+
+    drive(StudioApp(STAND_IN, load_engine=stand_in(StandInEngine(artists=artists))), scenario)
+
+
+def test_guidance_is_accepted_once_an_artist_is_chosen(data_dir):
+    async def scenario(pilot):
+        panel = pilot.app.screen.query_one(ParamsPanel)
+        set_params(pilot, artist_guidance=2)
+        await pilot.pause()
+        assert not panel.input_for("artist_guidance").is_valid
+        panel.artist = "Shurik'n"  # the selector's change checks the fields again
+        await pilot.pause()
+        assert panel.input_for("artist_guidance").is_valid and str(panel.query_one("#param-error").content) == ""
+        assert panel.sampling_params() == SamplingParams(artist="Shurik'n", artist_guidance=2)
+
+    drive(StudioApp(STAND_IN, load_engine=stand_in(StandInEngine(artists=ARTISTS))), scenario)
+
+
+BARS = ("\nLe béton m'a appris la patience", "\nOn rêvait de partir au bout du globe", "\nLe bitume m'a volé mon enfance\n")
+
+
+def kept_bar(index: int, text: str, syllables: int, reason: str | None = None) -> Bar:
+    return Bar(index, text, syllables, None, None, "A", None, (8, 10), reason is None, reason, 4, 0)
+
+
+class BarEngine(StandInEngine):
+    """Streams ``BARS`` as bar-by-bar decoding does: one delta per kept bar, with its record; the
+    second bar misses."""
+
+    def stream(self, prompt, params, cancel):
+        yield TextDelta(0, "\n", bar=kept_bar(0, prompt, 9))  # completes the prompt's line
+        yield TextDelta(0, BARS[0][1:] + "\n", bar=kept_bar(1, BARS[0][1:], 9))
+        yield TextDelta(0, BARS[1][1:] + "\n", bar=kept_bar(2, BARS[1][1:], 11, "11 syllables, not 8-10"))
+        yield TextDelta(0, BARS[2][1:], bar=kept_bar(3, BARS[2][1:].strip(), 10))
+
+
+def test_bars_show_their_syllables_and_misses_are_marked_with_the_reason(data_dir):
+    History.for_model(STAND_IN).append(seeded_entry(QUATRAIN))  # plain generation: no marks
+
+    async def scenario(pilot):
+        await pilot.click("#prompt")
+        await pilot.press(*"Sur le mic", "enter")
+        await settle(pilot)
+        plain, marked = pilot.app.screen.query(EntryCard)
+        assert " · " not in plain._lyrics().plain and not plain.query_one(".entry-misses").display
+        lines = marked._lyrics().plain.split("\n")
+        assert lines == [
+            "Sur le mic · 9",
+            "Le béton m'a appris la patience · 9",
+            "On rêvait de partir au bout du globe · 11 ✗",
+            "Le bitume m'a volé mon enfance · 10",
+            "",
+        ]
+        assert marked.entry.output == "\n" + "".join(bar[1:] + "\n" for bar in BARS[:2]) + BARS[2][1:]  # the text is untouched
+        miss_style = marked.get_component_rich_style("entry-card--miss")
+        (missed,) = [span for span in marked._lyrics().spans if span.style == miss_style]
+        assert marked._lyrics().plain[missed.start : missed.end] == " · 11 ✗"
+        assert str(marked.query_one(".entry-misses").content) == "✗ bar 3: 11 syllables, not 8-10"
+        assert marked.entry.bars == (BarMark(0, 9, True), BarMark(1, 9, True), BarMark(2, 11, False, "11 syllables, not 8-10"),
+                                     BarMark(3, 10, True))
+
+    drive(StudioApp(STAND_IN, load_engine=stand_in(BarEngine())), scenario)
+    saved = History.for_model(STAND_IN).load()[-1]
+
+    async def after_a_restart(pilot):
+        card = pilot.app.screen.query(EntryCard)[-1]
+        assert card.entry == saved and "On rêvait de partir au bout du globe · 11 ✗" in card._lyrics().plain
+
+    drive(StudioApp(STAND_IN, load_engine=stand_in()), after_a_restart)
+
+
+def test_the_lexicon_loads_in_a_worker_and_rhymes_are_coloured_once_it_is_there(data_dir, monkeypatch):
+    from jaxrap.phonetics import lexicon
+
+    History.for_model(STAND_IN).append(seeded_entry(QUATRAIN))
+    readers: list[threading.Thread] = []
+    read = lexicon.read_lexicon
+
+    def spy(path):
+        readers.append(threading.current_thread())
+        return read(path)
+
+    monkeypatch.setattr(lexicon, "read_lexicon", spy)
+    lexicon.load_lexicon.cache_clear()
+    colours_on_mount: list[bool] = []
+    app = StudioApp(STAND_IN, load_engine=stand_in())
+
+    def on_ready(message):  # called before the screen handles the message
+        if isinstance(message, StudioScreen.PhoneticsReady):
+            colours_on_mount.append(app.screen.query_one(HistoryView).rhymes)
+
+    async def scenario(pilot):
+        assert len(readers) == 1 and readers[0] is not threading.main_thread()
+        (card,) = pilot.app.screen.query(EntryCard)
+        rhyme_styles = {card.get_component_rich_style(f"entry-card--rhyme-{k}") for k in range(RHYME_COLOURS)}
+        assert len([span for span in card._lyrics().spans if span.style in rhyme_styles]) == 4
+
+    drive(app, scenario, message_hook=on_ready)
+    assert colours_on_mount == [False]  # the cards were drawn before the lexicon was read
 
 
 # --- the artist selector -------------------------------------------------------------------------
@@ -618,3 +769,78 @@ def test_the_chosen_artist_conditions_the_generation_replays_edits_and_exports(c
         assert exported.read_text(encoding="utf-8").count("Artist: `Shurik'n`") == 2
 
     drive(StudioApp(conditioned_model), scenario)
+
+
+def test_a_guided_bar_by_bar_generation_replays_exactly_after_a_restart(conditioned_model, data_dir):
+    params = SamplingParams(max_new_tokens=40, seed=21, artist="Médine", rhyme_scheme="AABB", syllables=4,
+                            syllable_tolerance=2, candidates=3, redraws=1, artist_guidance=2.0, max_bars=3)
+
+    async def first_session(pilot):
+        pilot.app.screen.query_one(ParamsPanel).artist = "Médine"
+        set_params(pilot, max_new_tokens=40, seed=21, rhyme_scheme="AABB", syllables=4, candidates=3, redraws=1,
+                   artist_guidance=2, max_bars=3)
+        await pilot.click("#prompt")
+        await pilot.press(*"Frère", "enter")
+        await settle(pilot)
+        card = pilot.app.screen.query_one(EntryCard)
+        assert card.error is None and card.entry.params == params_to_record(params)
+        generator = pilot.app.screen.engine.generator
+        bars = [delta.bar for delta in generator.stream("Frère", params) if delta.bar is not None]
+        facts = [(bar.syllables, bar.met, bar.reason) for bar in bars]
+        assert [(mark.syllables, mark.met, mark.reason) for mark in card.entry.bars] == facts
+        assert card.entry.output == generator.generate("Frère", params)[0]
+
+    drive(StudioApp(conditioned_model), first_session)
+    (original,) = History.for_model(conditioned_model).load()
+    assert original.bars and params_from_record(original.params) == params
+
+    async def second_session(pilot):
+        pilot.app.screen.query_one(HistoryView).focus()
+        await pilot.press("r")
+        await settle(pilot)
+
+    drive(StudioApp(conditioned_model), second_session)
+    _, replayed = History.for_model(conditioned_model).load()
+    assert (replayed.params, replayed.output, replayed.bars) == (original.params, original.output, original.bars)
+
+
+def test_an_entry_saved_before_the_bar_fields_existed_loads_and_replays(tiny_model, data_dir):
+    params = SamplingParams(max_new_tokens=20, seed=5, temperature=0.8)
+    engine = load_engine(tiny_model, progress=lambda stage: None)
+    output = "".join(delta.text for delta in engine.stream("On roule", params, threading.Event()))
+    new_fields = {"rhyme_scheme", "rhyme_with", "syllables", "syllable_tolerance", "candidates", "steering", "redraws",
+                  "artist_guidance"}
+    old_params = {name: value for name, value in params_to_record(params).items() if name not in new_fields}
+    record = {"prompt": "On roule", "output": output, "params": old_params, "model": tiny_model, "step": None,
+              "created": "2026-01-02T03:04:05+00:00", "stopped": False}  # no "bars" either
+    history = History.for_model(tiny_model)
+    history.path.parent.mkdir(parents=True)
+    history.path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+
+    async def scenario(pilot):
+        (card,) = pilot.app.screen.query(EntryCard)
+        assert card.entry.bars == () and " · " not in card._lyrics().plain
+        pilot.app.screen.query_one(HistoryView).focus()
+        await pilot.press("r")
+        await settle(pilot)
+
+    drive(StudioApp(tiny_model), scenario)
+    _, replayed = history.load()
+    assert replayed.output == output and replayed.params == params_to_record(params)  # the new fields at their defaults
+
+
+def test_no_room_for_one_bar_is_shown_on_the_syllables_field(tiny_model, data_dir):
+    async def scenario(pilot):
+        set_params(pilot, max_new_tokens=4, syllables=12, seed=1)
+        await pilot.click("#prompt")
+        await pilot.press(*"Encore", "enter")
+        await settle(pilot)
+        panel = pilot.app.screen.query_one(ParamsPanel)
+        assert "no room for one bar: 4 new tokens" in str(panel.query_one("#param-error").content)
+        assert panel.input_for("syllables").has_class("-invalid") and pilot.app.screen.focused is panel.input_for("syllables")
+        assert pilot.app.screen.query_one(StatusLine).state == "generation failed"
+        set_params(pilot, syllables=2)  # any change checks again and clears it
+        await pilot.pause()
+        assert str(panel.query_one("#param-error").content) == "" and not panel.input_for("syllables").has_class("-invalid")
+
+    drive(StudioApp(tiny_model), scenario)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from jaxrap.tui.history import DATA_DIR_ENV, History, HistoryEntry, entries_to_markdown, model_key
+from jaxrap.tui.history import DATA_DIR_ENV, BarMark, History, HistoryEntry, entries_to_markdown, model_key
 
 PARAMS = {"max_new_tokens": 64, "temperature": 0.9, "top_p": 0.95, "seed": 7, "stop": []}
 
@@ -86,3 +86,16 @@ def test_markdown_export_names_the_chosen_artist_on_its_own_line():
 
 def test_markdown_of_no_entries_says_so():
     assert "no generations yet" in entries_to_markdown([])
+
+
+def test_bar_marks_round_trip_and_entries_from_before_them_read_none(data_dir):
+    history = History.for_model("runs/tiny")
+    marked = entry(bars=(BarMark(1, 12, True), BarMark(2, 15, False, "15 syllables, not 10-14")))
+    history.append(marked)
+    old = json.loads(entry().to_json())
+    del old["bars"]  # written by a jaxrap without bar marks
+    with history.path.open("a", encoding="utf-8") as file:
+        file.write(json.dumps(old) + "\n")
+        file.write(json.dumps({**old, "bars": [{"line": "one"}]}) + "\n")  # damaged: skipped, not a crash
+    assert history.load() == [marked, entry()]
+    assert history.skipped_lines == 1
