@@ -38,7 +38,7 @@ from jaxrap.tui.history import DATA_DIR_ENV, BarMark, History, HistoryEntry
 from jaxrap.tui.screens.help import HelpScreen
 from jaxrap.tui.screens.no_model import NoModelScreen
 from jaxrap.tui.screens.studio import StudioScreen
-from jaxrap.tui.widgets.history_view import RHYME_COLOURS, EntryCard, HistoryView
+from jaxrap.tui.widgets.history_view import FIRST_CARDS, RHYME_COLOURS, EntryCard, HistoryView
 from jaxrap.tui.widgets.params_panel import NO_ARTIST, ParamsPanel
 from jaxrap.tui.widgets.status_line import StatusLine
 
@@ -262,6 +262,21 @@ def test_cards_colour_rhymes_and_warn_when_the_output_loops(data_dir):
     drive(StudioApp(STAND_IN, load_engine=stand_in()), scenario)
 
 
+def test_a_long_history_shows_every_card_in_order_with_the_newest_in_view(data_dir):
+    history = History.for_model(STAND_IN)
+    for number in range(FIRST_CARDS + 5):  # the newest FIRST_CARDS before the first frame, the rest after it
+        history.append(seeded_entry(QUATRAIN, prompt=f"Entrée {number + 1}"))
+
+    async def scenario(pilot):
+        view = pilot.app.screen.query_one(HistoryView)
+        cards = list(pilot.app.screen.query(EntryCard))
+        assert [card.number for card in cards] == list(range(1, FIRST_CARDS + 6))
+        assert [card.entry.prompt for card in cards] == [f"Entrée {number}" for number in range(1, FIRST_CARDS + 6)]
+        assert view.highlighted_child is cards[-1] and view.scroll_y == view.max_scroll_y > 0
+
+    drive(StudioApp(STAND_IN, load_engine=stand_in()), scenario)
+
+
 def test_escape_stops_at_once_even_while_the_engine_is_busy(data_dir):
     async def scenario(pilot):
         await pilot.press(*"Le soir tombe", "enter")
@@ -411,7 +426,7 @@ def test_bars_show_their_syllables_and_misses_are_marked_with_the_reason(data_di
         await pilot.press(*"Sur le mic", "enter")
         await settle(pilot)
         plain, marked = pilot.app.screen.query(EntryCard)
-        assert " · " not in plain._lyrics().plain and not plain.query_one(".entry-misses").display
+        assert " · " not in plain._lyrics().plain and not plain.query_one(".entry-warning").display
         lines = marked._lyrics().plain.split("\n")
         assert lines == [
             "Sur le mic · 9",
@@ -424,7 +439,7 @@ def test_bars_show_their_syllables_and_misses_are_marked_with_the_reason(data_di
         miss_style = marked.get_component_rich_style("entry-card--miss")
         (missed,) = [span for span in marked._lyrics().spans if span.style == miss_style]
         assert marked._lyrics().plain[missed.start : missed.end] == " · 11 ✗"
-        assert str(marked.query_one(".entry-misses").content) == "✗ bar 3: 11 syllables, not 8-10"
+        assert str(marked.query_one(".entry-warning").content) == "✗ bar 3: 11 syllables, not 8-10"
         assert marked.entry.bars == (BarMark(0, 9, True), BarMark(1, 9, True), BarMark(2, 11, False, "11 syllables, not 8-10"),
                                      BarMark(3, 10, True))
 

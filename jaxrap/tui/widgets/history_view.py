@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # would move the cursor; tabs and newlines stay
 RHYME_COLOURS = 6  # rhyme groups cycle through entry-card--rhyme-0..5 (colours in app.tcss)
 SHOWN_ENTRIES = 200  # older entries stay in the file and in exports, not on screen
+FIRST_CARDS = 12  # cards mounted before the first frame (more than a screen shows); older ones follow it
 
 # The parameters a card header names when they are not off (SamplingParams field -> label).
 _HEADER_PARAMS = (
@@ -114,8 +115,7 @@ class EntryCard(ListItem):
     def compose(self) -> ComposeResult:
         yield Static(classes="entry-header")
         yield Static(classes="entry-lyrics")
-        yield Static(classes="entry-misses")
-        yield Static(classes="entry-warning")
+        yield Static(classes="entry-warning")  # missed bars, then the loop (one widget: a long history mounts fast)
 
     def on_mount(self) -> None:
         self.render_entry()
@@ -151,14 +151,14 @@ class EntryCard(ListItem):
         self.query_one(".entry-header", Static).update(Text(header_text(self.entry, self.number) + state))
         self.loop = detect_loop(self.entry.output)
         self.query_one(".entry-lyrics", Static).update(self._lyrics())
-        misses = self.query_one(".entry-misses", Static)
-        missed = misses_text(self.entry.bars)
-        misses.display = bool(missed)
-        misses.update(Text(missed))
         warning = self.query_one(".entry-warning", Static)
-        warning.display = self.loop is not None
-        if self.loop is not None:
-            warning.update(loop_warning(self.loop, self.entry.prompt.count("\n") + self.loop.line))
+        missed = misses_text(self.entry.bars)
+        warning.display = bool(missed) or self.loop is not None
+        if warning.display:
+            text = Text(missed, self.get_component_rich_style("entry-card--miss"))
+            if self.loop is not None:
+                text.append(("\n" if missed else "") + loop_warning(self.loop, self.entry.prompt.count("\n") + self.loop.line))
+            warning.update(text)
 
     @property
     def rhymes(self) -> bool:
@@ -216,14 +216,27 @@ class HistoryView(ListView):
         """The lexicon is loaded: colour every card's rhymes from now on."""
         self.rhymes = True
         for card in self.query(EntryCard):
-            card.render_entry()
+            for lyrics in card.query(".entry-lyrics").results(Static):  # none yet: drawn with rhymes on mount
+                lyrics.update(card._lyrics())
 
     def show_entries(self, entries: list[HistoryEntry]) -> None:
-        """Replace the cards with the last SHOWN_ENTRIES of ``entries``."""
+        """Replace the cards with the last SHOWN_ENTRIES of ``entries``: the newest FIRST_CARDS
+        now, the older ones above them once the first frame is drawn (mounting every card of a
+        long history first would delay the window)."""
         self.clear()
         first = max(0, len(entries) - SHOWN_ENTRIES)
-        self.extend(EntryCard(entry, number) for number, entry in enumerate(entries[first:], first + 1))
+        cards = [EntryCard(entry, number) for number, entry in enumerate(entries[first:], first + 1)]
+        self.extend(cards[-FIRST_CARDS:])
         self.index = len(self) - 1 if len(self) else None
+        if len(cards) > FIRST_CARDS:
+            self.call_after_refresh(self._mount_older, cards[:-FIRST_CARDS])
+
+    def _mount_older(self, cards: list[EntryCard]) -> None:
+        """Put ``cards`` above the others, the highlight on the same card, the view at the bottom."""
+        self.insert(0, cards)
+        if self.index is not None:
+            self.index += len(cards)
+        self.call_after_refresh(self.scroll_end, animate=False)
 
     def add_card(self, card: EntryCard) -> None:
         self.append(card)

@@ -82,7 +82,6 @@ FIELDS = (
         "Artist guidance: above 1 pushes towards the chosen artist's style (models with artist tokens); 1 turns it off.",
     ),
 )
-_FIELDS_BY_ID = {f"param-{field.name}": field for field in FIELDS}
 _DEFAULTS = SamplingParams()
 NO_ARTIST = "none (unknown)"  # the selector's label for artist None
 ARTIST_HINT = (
@@ -171,43 +170,45 @@ class ParamsPanel(VerticalGroup):
         # The artist of an entry edited before the model (and so the selector) was ready.
         self._pending_artist: str | None = None
         self.model_artists: tuple[str, ...] | None = None  # LoadedModel.artists once loaded
+        # The inputs by field name, and the selector once mounted: every change checks every
+        # field against the others, and DOM queries for each would slow the first frame.
+        self._inputs: dict[str, Input] = {}
+        self._artist_select: Select[str | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("Parameters", classes="panel-title")
         with Grid(id="param-grid"):
             for field in FIELDS:
                 yield Label(field.label, classes="param-label")
-                yield Input(
+                yield self._inputs.setdefault(field.name, Input(
                     format_value(getattr(_DEFAULTS, field.name)),
                     placeholder=field.placeholder,
                     type="integer" if field.kind is int else "number" if field.kind is float else "text",
                     validators=[FieldValidator(field, self)],
-                    id=f"param-{field.name}",  # _FIELDS_BY_ID
+                    id=f"param-{field.name}",
                     tooltip=field.hint,
                     compact=True,
                     select_on_focus=True,
-                )
+                ))
         yield Static("", id="param-error")
 
     def input_for(self, name: str) -> Input:
-        return self.query_one(f"#param-{name}", Input)
+        return self._inputs[name]
 
     def parsed_values(self) -> dict[str, object]:
         """The artist, and the values of the inputs that parse as their type (others are left out)."""
         values: dict[str, object] = {"artist": self.artist}
-        for widget in self.query(Input):  # those mounted so far, while the panel is composed
-            field = _FIELDS_BY_ID[str(widget.id)]
+        for field in FIELDS:
             try:
-                values[field.name] = parse_field(field, widget.value)
-            except FieldError:
+                values[field.name] = parse_field(field, self._inputs[field.name].value)
+            except (FieldError, KeyError):  # KeyError: not composed yet
                 pass
         return values
 
     @property
     def artist_select(self) -> Select[str | None] | None:
         """The artist selector; None until a model with artist tokens is loaded, and for any other."""
-        found = self.query("#param-artist")
-        return found.first(Select) if found else None
+        return self._artist_select
 
     @property
     def artist(self) -> str | None:
@@ -238,6 +239,7 @@ class ParamsPanel(VerticalGroup):
         options = [(NO_ARTIST, None), *((name, name) for name in artists if name != UNKNOWN_ARTIST)]
         choice = self._pending_artist if self._pending_artist in artists else None
         select = Select(options, value=choice, allow_blank=False, id="param-artist", tooltip=ARTIST_HINT, compact=True)
+        self._artist_select = select
         self.query_one("#param-grid", Grid).mount(Label("artist", classes="param-label"), select, before=0)
 
     def sampling_params(self) -> SamplingParams:
@@ -257,7 +259,7 @@ class ParamsPanel(VerticalGroup):
 
     def focus_problem(self, error: FieldError) -> None:
         """Focus the input of the field ``error`` names (none for a field without an input)."""
-        if f"param-{error.field}" in _FIELDS_BY_ID:
+        if error.field in self._inputs:
             self.input_for(error.field).focus()
 
     def show_problem(self, error: FieldError) -> None:
@@ -265,7 +267,7 @@ class ParamsPanel(VerticalGroup):
         field it names, until a value changes."""
         self.query_one("#param-error", Static).update(str(error))
         self.add_class("-invalid")
-        if f"param-{error.field}" in _FIELDS_BY_ID:
+        if error.field in self._inputs:
             self.input_for(error.field).add_class("-invalid")
         self.focus_problem(error)
 
