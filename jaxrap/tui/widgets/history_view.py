@@ -231,12 +231,13 @@ class HistoryView(ListView):
         if len(cards) > FIRST_CARDS:
             self.call_after_refresh(self._mount_older, cards[:-FIRST_CARDS])
 
-    def _mount_older(self, cards: list[EntryCard]) -> None:
+    async def _mount_older(self, cards: list[EntryCard]) -> None:
         """Put ``cards`` above the others, the highlight on the same card, the view at the bottom."""
-        self.insert(0, cards)
+        mounted = self.insert(0, cards)
         if self.index is not None:
             self.index += len(cards)
-        self.call_after_refresh(self.scroll_end, animate=False)
+        await mounted  # the cards' text is set on mount: scroll once their heights are known
+        self.scroll_end(animate=False)  # after the next layout
 
     def add_card(self, card: EntryCard) -> None:
         self.append(card)

@@ -174,6 +174,7 @@ class ParamsPanel(VerticalGroup):
         # field against the others, and DOM queries for each would slow the first frame.
         self._inputs: dict[str, Input] = {}
         self._artist_select: Select[str | None] | None = None
+        self._check_pending = False  # _check_all is scheduled
 
     def compose(self) -> ComposeResult:
         yield Static("Parameters", classes="panel-title")
@@ -273,9 +274,17 @@ class ParamsPanel(VerticalGroup):
 
     @on(Input.Changed)
     @on(Select.Changed)
+    def _values_changed(self) -> None:
+        """Check everything once the changes in flight are in: mounting the panel (each input
+        reports its first value) or showing an entry changes every input at once."""
+        if not self._check_pending:
+            self._check_pending = True
+            self.call_later(self._check_all)
+
     def _check_all(self) -> None:
         """Check every input again (one value can fix or break another; the artist decides
         whether guidance can run) and show the first problem of the whole set."""
+        self._check_pending = False
         for field in FIELDS:
             widget = self.input_for(field.name)
             widget.validate(widget.value)
