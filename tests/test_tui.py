@@ -859,3 +859,22 @@ def test_no_room_for_one_bar_is_shown_on_the_syllables_field(tiny_model, data_di
         assert str(panel.query_one("#param-error").content) == "" and not panel.input_for("syllables").has_class("-invalid")
 
     drive(StudioApp(tiny_model), scenario)
+
+
+def test_a_damaged_lexicon_leaves_rhymes_uncoloured_with_a_notice(data_dir, monkeypatch):
+    from jaxrap.phonetics import lexicon
+
+    def damaged(path):
+        raise JaxrapError(f"{path}: rows are not sorted by spelling; rebuild it with scripts/build_lexicon.py")
+
+    monkeypatch.setattr(lexicon, "read_lexicon", damaged)
+    lexicon.load_lexicon.cache_clear()
+    History.for_model(STAND_IN).append(seeded_entry(QUATRAIN))
+
+    async def scenario(pilot):
+        assert any("rhymes are not coloured" in message for message in notifications(pilot.app))
+        assert not pilot.app.screen.query_one(HistoryView).rhymes and pilot.app.screen.query_one(EntryCard).entry.output == QUATRAIN
+
+    drive(StudioApp(STAND_IN, load_engine=stand_in()), scenario)
+    monkeypatch.undo()
+    lexicon.load_lexicon.cache_clear()  # the real table for the tests that follow

@@ -152,7 +152,11 @@ class StudioScreen(Screen):
         the sampler's bar checks and the panel's rhyme word use the same one)."""
         from jaxrap.phonetics.lexicon import load_lexicon
 
-        load_lexicon()
+        try:
+            load_lexicon()
+        except (JaxrapError, OSError) as error:  # a damaged install: lyrics stay uncoloured, the studio works
+            self.notify(f"rhymes are not coloured: {error}", severity="warning", timeout=10)
+            return
         self.post_message(self.PhoneticsReady())
 
     def on_studio_screen_phonetics_ready(self, message: PhoneticsReady) -> None:
