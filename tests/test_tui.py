@@ -1,8 +1,10 @@
 """The terminal studio, driven with Textual's Pilot: a real tiny model streams into the history,
 Esc stops it, the panel's values are used and refused when out of range, the history survives
 a restart and replays exactly, export writes Markdown, a model with artist tokens gets an artist
-selector whose choice conditions generation; snapshots of the three screens and of the open
-artist list.
+selector whose choice conditions generation; the rhyme and flow and guidance fields reach
+SamplingParams or are refused on their own field, bars show their syllables and misses, a guided
+bar-by-bar entry and one saved before those fields replay exactly, the lexicon loads off the UI
+thread; snapshots of the three screens and of the open artist list.
 
 Tests that only look at the screen use a stand-in engine (fixed model info, canned text), so
 their snapshots do not depend on the machine; generation tests load the real tiny model (the
