@@ -25,6 +25,7 @@ def test_a_bar_in_range_on_its_rhyme_meets_its_target():
     "line, bar_target, complete, reason",
     [
         ("Sous la pluie", target(low=8, high=12), True, "3 syllables, not 8-12"),
+        ("Pluie", target(low=8, high=12), True, "1 syllable, not 8-12"),
         ("J'rentre seul à la maison sous la mer", target(key="i"), True, "ends on 'ɛʁ' (mer), not 'i'"),
         ("J'rentre seul à la maison dans la nuit", target(key="i", used={"nuit"}), True, "does not rhyme with itself"),
         ("🔥 🔥", target(), True, "no word said"),

@@ -81,7 +81,7 @@ def check_bar(line: str, target: BarTarget, *, complete: bool) -> BarCheck:
     off = max(target.low - syllables, syllables - high, 0)
     if off:
         wanted = f"{target.low}-{target.high}" if target.high is not None else f"at least {target.low}"
-        failures.append(f"{syllables} syllables, not {wanted}")
+        failures.append(f"{syllables} syllable{'' if syllables == 1 else 's'}, not {wanted}")
     rhyme = _rhyme_failure(key, word.text, target) if target.letter is not None and word is not None else None
     if rhyme is not None:
         failures.append(rhyme)
