@@ -3,21 +3,14 @@ bootstrap over prompts, intervals of ratios, the arguments."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_guidance.py"
+from scripts_under_test import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_guidance", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_guidance")
 
 
 def test_weighted_attribution_equals_scikit_learns_scores(bench):

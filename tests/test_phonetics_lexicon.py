@@ -5,13 +5,13 @@ measure, so a regression in the rules fails)."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+from scripts_under_test import load_script
 
 from jaxrap.errors import JaxrapError
 from jaxrap.phonetics import agreement
@@ -19,10 +19,7 @@ from jaxrap.phonetics.lexicon import LEXICON_PATH, load_lexicon, read_lexicon
 from jaxrap.phonetics.sounds import phon_rhyme_key, phon_vowels
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "build_lexicon.py"
-spec = importlib.util.spec_from_file_location("build_lexicon", SCRIPT)
-build_lexicon = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(build_lexicon)
+build_lexicon = load_script("build_lexicon")
 
 HEADER = "\t".join(f"{i}_col" for i in range(1, 36)).split("\t")
 for index, name in {0: "1_ortho", 1: "2_phon", 8: "9_freqfilms2", 9: "10_freqlivres", 23: "24_nbsyll"}.items():

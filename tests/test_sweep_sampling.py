@@ -3,12 +3,11 @@ CSVs included), flow and judge columns, the table, bad targets."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 from invented_lyrics import ARTIST_STYLES, invented_artist_text, save_corpus
+from scripts_under_test import load_script
 
 from jaxrap.errors import JaxrapError
 from jaxrap.evaluate.artist_classifier import ArtistClassifier
@@ -16,15 +15,10 @@ from jaxrap.evaluate.flow_report import FlowTargets
 from jaxrap.evaluate.samples import EvalPrompt
 from jaxrap.sample.params import SamplingParams
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "sweep_sampling.py"
-
 
 @pytest.fixture(scope="module")
 def sweep():
-    spec = importlib.util.spec_from_file_location("sweep_sampling", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("sweep_sampling")
 
 
 def point(loop_rate: float, perplexity: float, rep4: float = 0.1, name: str = "") -> dict:

@@ -3,21 +3,14 @@ the classifier's settings on three invented artists."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 from invented_lyrics import ARTIST_STYLES, invented_artist_text, save_corpus
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "tune_artist_classifier.py"
+from scripts_under_test import load_script
 
 
 @pytest.fixture(scope="module")
 def tune():
-    spec = importlib.util.spec_from_file_location("tune_artist_classifier", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tune_artist_classifier")
 
 
 def test_continuation_is_the_bars_after_the_first(tune):
