@@ -128,3 +128,16 @@ def test_cli_table_json_and_shared_sampling_flags(conditioned_model_dir, tiny_co
     assert "temperature must be >= 0" in capsys.readouterr().err
     assert main([*args, "--samples", "-1"]) == 2
     assert "--samples must be 0 or more" in capsys.readouterr().err
+
+
+def test_the_samples_caption_names_bar_controls_and_guidance_only_when_on():
+    from jaxrap.cli.evaluate import sampling_caption
+    from jaxrap.sample.params import SamplingParams
+
+    plain = sampling_caption(SamplingParams(seed=3))
+    assert plain == ("samples: temperature 1.0, top-k 0, top-p 0.9, repetition penalty 1.1, no-repeat n-gram 0,"
+                     " seed 3")
+    controlled = sampling_caption(SamplingParams(seed=3, rhyme_scheme="AABB", syllables=12, artist="X",
+                                                 artist_guidance=12.0))
+    assert controlled.endswith(", scheme AABB, 12±2 syllables, 4 candidates, steering 6, 2 redraws,"
+                               " artist guidance 12, seed 3")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from jaxrap.evaluate.fidelity import ArtistFidelity
     from jaxrap.evaluate.flow_report import FlowScores, FlowTargets
     from jaxrap.evaluate.report import EvalReport, LyricColumn, LyricsReport
+    from jaxrap.sample.params import SamplingParams
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -116,6 +117,26 @@ def draw_confusion(judged: dict[str, ArtistAccuracy], path: Path) -> None:
                           labels, path)
 
 
+def sampling_caption(sampling: SamplingParams) -> str:
+    """How the samples were written: the sampler's settings, and the bar controls and artist
+    guidance when they were on."""
+    parts = [
+        f"temperature {sampling.temperature}", f"top-k {sampling.top_k}", f"top-p {sampling.top_p}",
+        f"repetition penalty {sampling.repetition_penalty}", f"no-repeat n-gram {sampling.no_repeat_ngram_size}",
+    ]
+    if sampling.bar_controls:
+        if sampling.rhyme_scheme is not None:
+            parts.append(f"scheme {sampling.rhyme_scheme}")
+        if sampling.rhyme_with is not None:
+            parts.append(f"rhyme with {sampling.rhyme_with!r}")
+        if sampling.syllables is not None:
+            parts.append(f"{sampling.syllables}±{sampling.syllable_tolerance} syllables")
+        parts.append(f"{sampling.candidates} candidates, steering {sampling.steering:g}, {sampling.redraws} redraws")
+    if sampling.guided:
+        parts.append(f"artist guidance {sampling.artist_guidance:g}")
+    return f"samples: {', '.join(parts)}, seed {sampling.seed}"
+
+
 def print_tables(report: EvalReport, model: str, step: int | None, console: Console) -> None:
     """The report as four rich tables: perplexity, lyric metrics (human vs samples), per artist,
     flow and judge per artist."""
@@ -172,12 +193,7 @@ def print_tables(report: EvalReport, model: str, step: int | None, console: Cons
             judge(lambda j: f"{j.accuracy:.1%} of {j.texts}"))
         row("judge: balanced accuracy / Cohen's kappa", judge(lambda j: f"{j.balanced_accuracy:.1%} / {j.kappa:.3f}"))
     if lyrics.sampling:
-        sampling = lyrics.sampling
-        table.caption = (
-            f"samples: temperature {sampling.temperature}, top-k {sampling.top_k}, top-p {sampling.top_p},"
-            f" repetition penalty {sampling.repetition_penalty}, no-repeat n-gram {sampling.no_repeat_ngram_size},"
-            f" seed {sampling.seed}"
-        )
+        table.caption = sampling_caption(lyrics.sampling)
     if lyrics.human.judge:
         table.caption = (table.caption + "\n" if table.caption else "") + (
             f"judge: an artist classifier trained on the train split's {len(lyrics.human.judge.labels)} artists;"
