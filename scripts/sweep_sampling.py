@@ -20,7 +20,8 @@ scored as ``jaxrap eval`` scores samples:
   real continuations (the ``validation continuations`` row, cut to the same token budget);
 - flow (``evaluate.flow_report``): rhyme density and syllables per bar always; scheme accuracy
   with ``--rhyme-scheme``, and syllable accuracy (the share of bars within ``--syllable-tolerance``
-  of ``--syllables``) with a syllable target;
+  of ``--syllables``) with a syllable target. Every point's samples are written with these
+  targets (the sampler's bar controls, as ``jaxrap generate --rhyme-scheme ...``);
 - for a model with two named artists or more, the independent artist judge's attribution of the
   samples to the requested artist (``evaluate.artist_classifier``, trained once per process on
   the train split; the validation continuations' row is its ceiling): accuracy, balanced
@@ -357,16 +358,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(getattr(SamplingParams(), name)), nargs="+",
                             default=values, help=help_text)
     parser.add_argument("--seed", type=int, default=0, help="sampling seed shared by every point (default 0)")
-    parser.add_argument("--rhyme-scheme", help="measure scheme accuracy against this scheme (AABB, ABAB...; x a free bar)")
-    parser.add_argument("--syllables", type=int, help="measure syllable accuracy against this many syllables per bar")
+    parser.add_argument("--rhyme-scheme", help="write every point's samples with this rhyme scheme (AABB, ABAB...; x a free"
+                        " bar) and measure their scheme accuracy")
+    parser.add_argument("--syllables", type=int, help="write every point's samples with this many syllables per bar and"
+                        " measure their syllable accuracy")
     parser.add_argument("--syllable-tolerance", type=int, default=FlowTargets().syllable_tolerance,
                         help="a bar within this many syllables of --syllables meets it (default %(default)s)")
     parser.add_argument("--out", type=Path, required=True, help="directory for sweep.csv and sweep.png")
     args = parser.parse_args(argv)
     if args.samples < 1 or args.samples_per_prompt < 1 or args.samples % args.samples_per_prompt:
         parser.error(f"--samples ({args.samples}) must be a positive multiple of --samples-per-prompt ({args.samples_per_prompt})")
-    try:
-        args.targets = FlowTargets(args.rhyme_scheme, args.syllables, args.syllable_tolerance)
+    try:  # checked as the sampler will check them, before the model loads
+        args.targets = FlowTargets.from_params(SamplingParams(
+            num_samples=args.samples_per_prompt, rhyme_scheme=args.rhyme_scheme, syllables=args.syllables,
+            syllable_tolerance=args.syllable_tolerance))
     except JaxrapError as error:
         parser.error(str(error))
     return args
@@ -416,7 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             classifier = judge()  # (its training, once, is no point's time)
             start = time.perf_counter()
             texts = generate_samples(generator, prompts, params.replace(
-                num_samples=args.samples_per_prompt, max_new_tokens=args.max_new_tokens, seed=args.seed))
+                num_samples=args.samples_per_prompt, max_new_tokens=args.max_new_tokens, seed=args.seed, **args.targets.as_dict()))
             row.update(measure(generator, scorer, prompts, texts, args.targets, classifier), seconds=round(time.perf_counter() - start, 1))
             append_row(csv_path, row)
             done[key] = row

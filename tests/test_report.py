@@ -141,3 +141,28 @@ def test_the_samples_caption_names_bar_controls_and_guidance_only_when_on():
                                                  artist_guidance=12.0))
     assert controlled.endswith(", scheme AABB, 12±2 syllables, 4 candidates, steering 6, 2 redraws,"
                                " artist guidance 12, seed 3")
+
+
+def test_cli_measures_against_the_targets_of_the_sampling_flags(conditioned_model_dir, tiny_corpus_dir, capsys):
+    args = ["eval", "--model", str(conditioned_model_dir), "--data", str(tiny_corpus_dir), "--block-size", "32",
+            "--rhyme-scheme", "AABB", "--syllables", "6", "--syllable-tolerance", "3"]
+    assert main([*args, "--json"]) == 0
+    lyrics = json.loads(capsys.readouterr().out)["lyrics"]
+    assert lyrics["flow_targets"] == {"rhyme_scheme": "AABB", "syllables": 6, "syllable_tolerance": 3}
+    flow = lyrics["human"]["flow"]
+    assert flow["scheme_pairs"] > 0 and 0 <= flow["scheme_accuracy"] <= 1
+    assert flow["syllables_within1"] <= flow["syllables_within2"] <= flow["syllables_within_tolerance"]
+
+    assert main([*args, "--samples", "2", "--max-new-tokens", "24", "--seed", "0"]) == 0
+    table = capsys.readouterr().out
+    main_table, per_artist = table.split("Flow and style per artist")
+    for label in ("AABB pairs that rhyme", "bars within ±1 / ±2", "within ±3 (the"):
+        assert label in main_table
+    assert "AABB" in per_artist and "6±3" in per_artist
+
+    for flags, message in ((["--rhyme-scheme", "aabb"], "'a' (position 1) is not a scheme letter"),
+                           (["--syllables", "0"], "syllables must be in [1, 32], got 0"),
+                           (["--syllables", "6", "--syllable-tolerance", "-1"], "syllable_tolerance must be in [0, 32], got -1")):
+        assert main([*args, *flags]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1

@@ -176,8 +176,8 @@ def test_the_table_shows_flow_and_judge_columns_and_ranks_by_kappa(sweep, capsys
 
 @pytest.mark.parametrize("flags,message", [
     (["--rhyme-scheme", "aabb"], "'a' (position 1) is not a scheme letter"),
-    (["--syllables", "0"], "syllables must be an integer >= 1"),
-    (["--syllables", "12", "--syllable-tolerance", "-1"], "syllable_tolerance must be an integer >= 0, got -1"),
+    (["--syllables", "0"], "syllables must be in [1, 32], got 0"),
+    (["--syllables", "12", "--syllable-tolerance", "-1"], "syllable_tolerance must be in [0, 32], got -1"),
 ])
 def test_bad_targets_are_refused_before_the_model_loads(sweep, capsys, flags, message):
     with pytest.raises(SystemExit) as exit_info:

@@ -41,6 +41,7 @@ from jaxrap.phonetics.scheme import parse_rhyme_scheme
 
 if TYPE_CHECKING:
     from jaxrap.evaluate.samples import EvalPrompt
+    from jaxrap.sample.params import SamplingParams
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +66,12 @@ class FlowTargets:
         tolerance = self.syllable_tolerance
         if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
             raise FieldError("syllable_tolerance", f"syllable_tolerance must be an integer >= 0, got {tolerance!r}")
+
+    @classmethod
+    def from_params(cls, params: SamplingParams) -> FlowTargets:
+        """The targets ``params`` asks the sampler for (`--rhyme-scheme`, `--syllables`,
+        `--syllable-tolerance`), already validated by ``SamplingParams``."""
+        return cls(params.rhyme_scheme, params.syllables, params.syllable_tolerance)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

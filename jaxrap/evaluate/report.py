@@ -159,7 +159,7 @@ def evaluate_model(
     *,
     samples: int = 0,
     params: SamplingParams | None = None,
-    targets: FlowTargets = FlowTargets(),
+    targets: FlowTargets | None = None,
     judge: bool | None = None,
     block_size: int | None = None,
     per_device_batch_size: int = 8,
@@ -170,7 +170,8 @@ def evaluate_model(
 
     ``samples`` 0 scores the human side only, on every song of the split with two bars or
     more; N > 0 takes N prompts and generates one sample each with ``params``. ``targets``:
-    what the flow of both columns is measured against. ``judge``: train the artist classifier
+    what the flow of both columns is measured against; None: what ``params`` asks the sampler
+    for (``FlowTargets.from_params``), given to measure samples written without them. ``judge``: train the artist classifier
     and judge both columns (True), or not (False); None judges only when there are samples
     (its training costs about half the perplexity pass, and the ceiling alone changes only
     with the corpus). A model without two named artists is never judged.
@@ -184,6 +185,7 @@ def evaluate_model(
     from jaxrap.sample.generator import Generator
 
     params = (params or SamplingParams()).replace(num_samples=1).with_seed()
+    targets = FlowTargets.from_params(params) if targets is None else targets
     progress(f"perplexity of the {split} split")
     perplexity = split_perplexity(loaded, corpus_dir, split, block_size=block_size,
                                   per_device_batch_size=per_device_batch_size, dtype=dtype)
