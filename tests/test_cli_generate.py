@@ -110,6 +110,24 @@ def test_a_budget_the_user_set_too_long_warns_on_its_own_line_before_the_text(ti
     assert text == line(PROMPT + expected)
 
 
+def test_bar_warnings_and_the_count_follow_the_text_on_lines_of_their_own(tiny_lyrics_model_dir, generator):
+    """stdout and stderr into one pipe, as a terminal shows them: the prompt ends mid-line and
+    --max-bars ends the last bar without its newline, yet no warning cuts a line of the text."""
+    flags = ["--rhyme-scheme", "AABB", "--syllables", "4", "--max-bars", "2", "--min-new-tokens", "100", "--steering", "0",
+             "--candidates", "1", "--redraws", "0", "--seed", "5"]
+    returncode, both, _ = generate_process(tiny_lyrics_model_dir, "--prompt", PROMPT, *flags, stderr=subprocess.STDOUT)
+    assert returncode == 0
+    params = SamplingParams(rhyme_scheme="AABB", syllables=4, max_bars=2, min_new_tokens=100, steering=0.0, candidates=1,
+                            redraws=0, seed=5)
+    deltas = list(generator.stream(PROMPT, params))
+    misses = [d.bar for d in deltas if not d.bar.met]
+    assert misses  # a random model's unsteered bars miss
+    text = line(PROMPT + "".join(d.text for d in deltas))
+    warnings = "".join(f"jaxrap: warning: bar {bar.index + 1} misses its targets ({bar.reason}); kept its only candidate\n"
+                       for bar in misses)
+    assert both == text + warnings + f"jaxrap: {2 - len(misses)} of 2 bars met their targets\n"
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--top-p", "1.5"], "top_p must be in (0, 1]"),
     (["--top-p", "0"], "top_p must be in (0, 1]"),

@@ -6,8 +6,8 @@ stdout carries the prompt followed by the generated text and nothing else, endin
 line ``--- sample i/N ---``; sample 1 streams live, the others follow as soon as it ends.
 Warnings and the drawn seed go to stderr, each on its own lines and before any text (the
 prompt is fitted to the context before the first byte is written); with bar controls
-(``--rhyme-scheme``, ``--rhyme-with``, ``--syllables``) so does every bar that misses its
-targets, and a count of the bars that met them.
+(``--rhyme-scheme``, ``--rhyme-with``, ``--syllables``), every bar that missed its targets and a
+count of the bars that met them follow the text.
 """
 
 from __future__ import annotations
@@ -73,27 +73,33 @@ def run(args: argparse.Namespace) -> int:
         deltas = generator.stream(prompt, params)
         if drawn_seed:
             print(f"jaxrap: seed {params.seed} (pass --seed {params.seed} to get this text again)", file=sys.stderr)
-        if params.bar_controls:
-            deltas = report_bars(deltas, params.num_samples, sys.stderr)
-        write_samples(deltas, prompt, params.num_samples, sys.stdout)
+        if not params.bar_controls:
+            write_samples(deltas, prompt, params.num_samples, sys.stdout)
+            return 0
+        bars: list = []
+        write_samples(kept_bars(deltas, bars), prompt, params.num_samples, sys.stdout)
+        sys.stdout.flush()  # the text ends its line first: a prompt or a last bar may end mid-line
+        report_bars(bars, params.num_samples, sys.stderr)
     return 0
 
 
-def report_bars(deltas, total: int, err):
-    """The deltas, each bar that misses its targets named on ``err`` as it comes, and a count at
-    the end: a miss is never silent."""
-    met = kept = 0
+def kept_bars(deltas, bars: list):
+    """The deltas, each one's bar record (the bar kept for a sample) appended to ``bars``."""
     for delta in deltas:
-        bar = delta.bar
-        if bar is not None:
-            kept += 1
-            met += bar.met
-            if not bar.met:
-                sample = f"sample {delta.sample + 1}, " if total > 1 else ""
-                print(f"jaxrap: warning: {sample}bar {bar.index + 1} misses its targets ({bar.reason});"
-                      f" kept the closest of {bar.candidates} candidates", file=err)
+        if delta.bar is not None:
+            bars.append((delta.sample, delta.bar))
         yield delta
-    print(f"jaxrap: {met} of {kept} bars met their targets", file=err)
+
+
+def report_bars(bars: list, total: int, err) -> None:
+    """Each bar that missed its targets, then how many met them: a miss is never silent. After
+    the text, so that no line of it is cut by a warning."""
+    for sample, bar in bars:
+        if not bar.met:
+            which = f"sample {sample + 1}, " if total > 1 else ""
+            kept = "its only candidate" if bar.candidates == 1 else f"the closest of {bar.candidates} candidates"
+            print(f"jaxrap: warning: {which}bar {bar.index + 1} misses its targets ({bar.reason}); kept {kept}", file=err)
+    print(f"jaxrap: {sum(bar.met for _, bar in bars)} of {len(bars)} bars met their targets", file=err)
 
 
 def write_samples(deltas, prompt: str, total: int, out) -> None:
