@@ -56,7 +56,7 @@ from jaxrap.model.config import GPT2Config
 from jaxrap.model.gpt2 import KVCache
 from jaxrap.phonetics.token_tables import TokenTables, token_tables
 from jaxrap.sample.bar_check import Bar, BarCheck, BarTarget, SongTargets, check_bar, closest
-from jaxrap.sample.decode import DecodeModel, lm_logits, prefill, prompt_bucket
+from jaxrap.sample.decode import DecodeModel, lm_logits, prefill, prompt_rows
 from jaxrap.sample.guidance import guide, model_rows
 from jaxrap.sample.params import SamplingParams
 from jaxrap.sample.processors import SamplingArrays, TokenHistory, process_logits, sample_tokens
@@ -337,15 +337,10 @@ class BarDecoder:
         self._start, self._decode, self._select = _programs(model.graphdef, model.config)
         S = model.config.n_positions
         self.window = min(BAR_WINDOW, S)
-        prompt_rows = [prompt_ids] if unconditioned_ids is None else [prompt_ids, unconditioned_ids]
-        if any(len(row) != len(prompt_ids) for row in prompt_rows):
-            raise ValueError(f"the unconditioned prompt has {len(prompt_rows[-1])} tokens, the prompt {len(prompt_ids)}")
-        prompt = np.zeros((len(prompt_rows), prompt_bucket(len(prompt_ids), S)), np.int32)
-        prompt[:, : len(prompt_ids)] = prompt_rows
         self.state = self._start(
             model.params,
             model.head,
-            prompt,
+            prompt_rows(prompt_ids, unconditioned_ids, S),
             np.int32(len(prompt_ids)),
             self.sampling,
             self.tables,

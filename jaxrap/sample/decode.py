@@ -215,6 +215,17 @@ class DecodeModel:
         return cls(graphdef, config, params, lm_head_kernel(params), *_jitted(graphdef, config))
 
 
+def prompt_rows(prompt_ids: Sequence[int], unconditioned_ids: Sequence[int] | None, cache_length: int) -> np.ndarray:
+    """(G, P) int32 right-padded to the prompt's bucket: the prompt, and with guidance its
+    unconditioned twin (``jaxrap.sample.guidance``), which must be as long."""
+    rows = [prompt_ids] if unconditioned_ids is None else [prompt_ids, unconditioned_ids]
+    if any(len(row) != len(prompt_ids) for row in rows):
+        raise ValueError(f"the unconditioned prompt has {len(rows[-1])} tokens, the prompt {len(prompt_ids)}; they must match")
+    prompt = np.zeros((len(rows), prompt_bucket(len(prompt_ids), cache_length)), np.int32)
+    prompt[:, : len(prompt_ids)] = rows
+    return prompt
+
+
 def token_chunks(
     model: DecodeModel,
     prompt_ids: Sequence[int],
@@ -235,11 +246,7 @@ def token_chunks(
     length, S = len(prompt_ids), model.config.n_positions
     if not 1 <= length <= S - int(sampling.max_new_tokens) or not 1 <= chunk <= MAX_CHUNK:
         raise ValueError(f"{length} prompt tokens + max_new_tokens must fit n_positions {S}; chunk <= {MAX_CHUNK}")
-    rows = [prompt_ids] if unconditioned_ids is None else [prompt_ids, unconditioned_ids]
-    if any(len(row) != length for row in rows):
-        raise ValueError(f"the unconditioned prompt has {len(rows[-1])} tokens, the prompt {length}; they must match")
-    prompt = np.zeros((len(rows), prompt_bucket(length, S)), np.int32)
-    prompt[:, :length] = rows
+    prompt = prompt_rows(prompt_ids, unconditioned_ids, S)
     state, logits = model.prefill(model.params, model.head, prompt, np.int32(length), sampling, num_samples=num_samples)
     state, tokens, done = model.first_token(state, logits, sampling)
     while True:
