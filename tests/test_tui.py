@@ -271,13 +271,13 @@ def test_a_long_history_shows_every_card_in_order_with_the_newest_in_view(data_d
 
     async def scenario(pilot):
         view = pilot.app.screen.query_one(HistoryView)
-        cards = list(pilot.app.screen.query(EntryCard))
-        assert [card.number for card in cards] == list(range(1, FIRST_CARDS + 6))
-        assert [card.entry.prompt for card in cards] == [f"Entrée {number}" for number in range(1, FIRST_CARDS + 6)]
-        for _ in range(100):  # the scroll to the bottom follows the older cards' layout: a refresh or more later
-            if view.scroll_y == view.max_scroll_y > 0:
+        for _ in range(250):  # the older cards follow the first frame, and the scroll their layout: wait up to 5 s
+            cards = list(pilot.app.screen.query(EntryCard))
+            if len(cards) == FIRST_CARDS + 5 and view.scroll_y == view.max_scroll_y > 0:
                 break
             await pilot.pause(0.02)
+        assert [card.number for card in cards] == list(range(1, FIRST_CARDS + 6))
+        assert [card.entry.prompt for card in cards] == [f"Entrée {number}" for number in range(1, FIRST_CARDS + 6)]
         assert view.highlighted_child is cards[-1] and view.scroll_y == view.max_scroll_y > 0
 
     drive(StudioApp(STAND_IN, load_engine=stand_in()), scenario)
