@@ -161,7 +161,7 @@ class Generator:
         params = (params or SamplingParams()).with_seed()
         unconditioned_prefix = self.guidance_prefix(params)
         prefix = self.prompt_prefix(params.artist)
-        prompt_ids, params = self.fit_context(self.encode_prompt(prompt, params.artist), params, keep=len(prefix))
+        prompt_ids, params = self.fit_context(prefix + self.encode_text(prompt), params, keep=len(prefix))
         # The same prompt after unknown's token: the prefixes differ in that token alone.
         unconditioned_ids = None if unconditioned_prefix is None else unconditioned_prefix + prompt_ids[len(prefix):]
         return self._deltas(prompt_ids, unconditioned_ids, params, cancel)
