@@ -102,9 +102,9 @@ class JaxrapStep:
     def __init__(self, shape: Shape, total_steps: int):
         import jax
 
+        from jaxrap import sharding
         from jaxrap.model import gpt2
         from jaxrap.model.gpt2 import make_forward
-        from jaxrap.train import sharding
         from jaxrap.train.optimizer import make_optimizer
         from jaxrap.train.step import init_state, jit_train_step
 

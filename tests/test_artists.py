@@ -34,8 +34,8 @@ from jaxrap.model.embeddings import NOISE_SCALE, grow_token_embeddings
 from jaxrap.rundir import RunDir
 from jaxrap.sample.generator import Generator
 from jaxrap.sample.params import SamplingParams
+from jaxrap.sharding import make_mesh
 from jaxrap.train.pipeline import ensure_tokenizer, model_from_config, run_training
-from jaxrap.train.sharding import make_mesh
 
 # Train songs per artist: two get their own token (min_artist_songs=5), "MC Rare" goes to unknown.
 TRAIN_SONGS = {"MC Alpha": 8, "MC Beta": 6, "MC Rare": 2}

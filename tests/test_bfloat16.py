@@ -21,8 +21,8 @@ from jaxrap.sample.decode import NO_TOKEN, token_chunks
 from jaxrap.sample.generator import Generator
 from jaxrap.sample.params import SamplingParams
 from jaxrap.sample.processors import SamplingArrays
+from jaxrap.sharding import make_mesh
 from jaxrap.train.pipeline import run_training
-from jaxrap.train.sharding import make_mesh
 from jaxrap.train.trackers import MemoryTracker
 
 STEPS = 150

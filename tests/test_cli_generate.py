@@ -197,8 +197,8 @@ def test_generates_from_a_training_run_directory(tiny_corpus_dir, tiny_tokenizer
 
     from jaxrap.config import MeshConfig, load_config
     from jaxrap.rundir import load_run_model
+    from jaxrap.sharding import make_mesh
     from jaxrap.train.pipeline import run_training
-    from jaxrap.train.sharding import make_mesh
 
     config = load_config(None, [
         f"data.path={tiny_corpus_dir}", f"model.tokenizer={tiny_tokenizer_dir}", "data.block_size=32",

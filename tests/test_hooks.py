@@ -13,13 +13,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxrap import sharding
 from jaxrap.checkpoint import Checkpoints, abstract_like
 from jaxrap.config import MeshConfig, load_config
 from jaxrap.data.batches import PackedBlocks, TrainBatches
 from jaxrap.errors import JaxrapError
 from jaxrap.model import gpt2
 from jaxrap.model.config import GPT2Config
-from jaxrap.train import loop, sharding
+from jaxrap.train import loop
 from jaxrap.train.optimizer import make_optimizer
 from jaxrap.train.step import all_finite, init_state
 from jaxrap.train.trackers import MemoryTracker

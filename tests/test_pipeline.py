@@ -12,8 +12,8 @@ from jaxrap.config import MeshConfig, load_config
 from jaxrap.data.tokenizer import load_tokenizer
 from jaxrap.data.tokens import tokenize_split
 from jaxrap.rundir import RunDir
+from jaxrap.sharding import make_mesh
 from jaxrap.train.pipeline import run_training
-from jaxrap.train.sharding import make_mesh
 from jaxrap.train.trackers import MemoryTracker
 
 

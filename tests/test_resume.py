@@ -21,8 +21,8 @@ from jaxrap.checkpoint import Checkpoints
 from jaxrap.config import MeshConfig, load_config
 from jaxrap.errors import JaxrapError
 from jaxrap.rundir import RunDir, load_run_model
+from jaxrap.sharding import make_mesh
 from jaxrap.train.pipeline import run_training
-from jaxrap.train.sharding import make_mesh
 from jaxrap.train.trackers import CallbackTracker, JsonlTracker, MemoryTracker
 
 STEPS = 12

@@ -10,8 +10,8 @@ from jax.sharding import PartitionSpec as P
 
 from jaxrap.config import MeshConfig, OptimConfig, load_config
 from jaxrap.errors import JaxrapError
+from jaxrap.sharding import leaf_spec, make_mesh
 from jaxrap.train.pipeline import run_training
-from jaxrap.train.sharding import leaf_spec, make_mesh
 from jaxrap.train.trackers import MemoryTracker
 
 GLOBAL_BATCH = 8
@@ -82,7 +82,7 @@ def test_fsdp_shards_gpt2_params_and_adam_moments_alike(tiny_config):
     import optax
 
     from jaxrap.model import gpt2
-    from jaxrap.train.sharding import state_shardings
+    from jaxrap.sharding import state_shardings
 
     mesh = make_mesh(MeshConfig(fsdp=2))
     _, abstract = gpt2.abstract(tiny_config.replace(n_embd=64))
@@ -101,8 +101,8 @@ def test_rng_key_scalars_and_small_leaves_stay_whole_on_every_device(tiny_tokeni
     from jaxrap.data.tokenizer import load_tokenizer
     from jaxrap.model import gpt2
     from jaxrap.model.config import GPT2Config
+    from jaxrap.sharding import MIN_SHARDED_SIZE, state_shardings
     from jaxrap.train.optimizer import make_optimizer
-    from jaxrap.train.sharding import MIN_SHARDED_SIZE, state_shardings
     from jaxrap.train.step import init_state
 
     model_config = GPT2Config(n_layer=1, n_head=2, n_embd=16, n_positions=16).for_tokenizer(load_tokenizer(tiny_tokenizer_dir))

@@ -180,8 +180,8 @@ def test_fine_tuning_trains_grows_and_exports_the_head(untied, tiny_corpus_dir, 
     grows a column like the embedding's row, is decayed as a kernel, moves, and exports."""
     from jaxrap.config import MeshConfig, load_config
     from jaxrap.rundir import load_run_model
+    from jaxrap.sharding import make_mesh
     from jaxrap.train.pipeline import run_training
-    from jaxrap.train.sharding import make_mesh
     from jaxrap.train.trackers import MemoryTracker
 
     _, directory = untied

@@ -72,12 +72,12 @@ def split_perplexity(
     import jax
     import optax
 
+    from jaxrap import sharding
     from jaxrap.config import MeshConfig
     from jaxrap.data.batches import EvalBatches, pack_blocks
     from jaxrap.data.corpus import load_corpus
     from jaxrap.data.tokens import tokenize_split
     from jaxrap.model.gpt2 import make_forward
-    from jaxrap.train import sharding
 
     block_size = block_size or default_block_size(loaded)
     if block_size < 1 or block_size_problem(block_size, loaded.config.n_positions, "the model's context"):

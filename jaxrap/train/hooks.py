@@ -25,12 +25,12 @@ from typing import Any, Protocol
 
 import jax
 
+from jaxrap import sharding
 from jaxrap.checkpoint import Checkpoints
 from jaxrap.config import RunConfig, TrainConfig
 from jaxrap.data.batches import EvalBatches
 from jaxrap.errors import JaxrapError
 from jaxrap.model.loss import perplexity
-from jaxrap.train import sharding
 from jaxrap.train.step import Batch, Params, TrainState
 from jaxrap.train.stop import StopRequest
 from jaxrap.train.trackers import Tracker

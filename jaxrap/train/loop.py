@@ -25,12 +25,12 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxrap import sharding
 from jaxrap.checkpoint import Checkpoints, abstract_like
 from jaxrap.config import RunConfig, TrainConfig
 from jaxrap.data.batches import EvalBatches, PackedBlocks, TrainBatches
 from jaxrap.errors import JaxrapError
 from jaxrap.model.loss import perplexity
-from jaxrap.train import sharding
 from jaxrap.train.flops import total_peak_flops
 from jaxrap.train.hooks import CheckpointHook, EvalHook, LogHook, StepHooks, ThroughputHook
 from jaxrap.train.optimizer import make_optimizer

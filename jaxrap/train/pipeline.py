@@ -61,7 +61,7 @@ def run_training(
     """
     import jax
 
-    from jaxrap.train import sharding
+    from jaxrap import sharding
     from jaxrap.train.run_lock import hold_run_lock
 
     run = RunDir(Path(run_dir))

@@ -1,4 +1,5 @@
-"""Where every array of a training run lives: the one place for meshes and sharding specs.
+"""Where every array of a run lives: the one place for meshes and sharding specs, used by
+training (``jaxrap.train``) and evaluation (``jaxrap.evaluate``) alike.
 
 A 2-D mesh over all devices (of all processes) with axes ``("data", "fsdp")``.
 
