@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -149,3 +150,36 @@ def test_export_writes_what_transformers_loads(stopped_run, capsys):
     graphdef, _ = gpt2.abstract(ours.config)
     logits = jax.jit(lambda params, x: gpt2.forward(graphdef, params, x)[0])(ours.params, np.array([ids], np.int32))
     np.testing.assert_allclose(np.asarray(logits), expected, atol=1e-4)
+
+
+# XLA aborts a collective that waits past this many seconds (its default is 40): a run that
+# deadlocks fails in a minute instead of hanging the suite.
+_COLLECTIVE_TIMEOUT_FLAGS = "--xla_cpu_collective_call_terminate_timeout_seconds=20 --xla_cpu_collective_call_warn_stuck_timeout_seconds=10"
+
+
+@pytest.mark.slow
+def test_four_devices_train_save_and_evaluate_through_the_cli_every_time(real_corpus_dir, tmp_path):
+    """Issue 17's hang, as a user met it: `jaxrap train` on 4 devices of a 2-core CPU, on the real
+    corpus, with saves and evaluations during the run. The evaluation dispatched one collective
+    program per validation batch without waiting (73 batches here), and once a device had 32
+    queued, XLA:CPU deadlocked in the all-reduce and aborted the process (exit 134) in about
+    half the runs: three runs in a row must all finish. The existing 4-device tests evaluated 6
+    songs (a few batches) and logged every step, so they never ran far enough ahead."""
+    env = {**os.environ, "XLA_FLAGS": f"{os.environ['XLA_FLAGS']} {_COLLECTIVE_TIMEOUT_FLAGS}"}
+    overrides = [
+        f"data.path={real_corpus_dir}", "data.vocab_size=512", "data.block_size=128",
+        "model.shape.n_layer=2", "model.shape.n_embd=128", "model.shape.n_positions=128",
+        "train.steps=12", "train.save_every=4", "train.eval_every=6", "train.log_every=12",
+        "train.per_device_batch_size=2", "train.eval_batch_size=4",
+    ]
+    command = [sys.executable, "-m", "jaxrap", "train", "--config", str(CONFIGS / "tiny_cpu.yaml"), "--samples", "0"]
+    for override in overrides:
+        command += ["--set", override]
+    for attempt in range(3):
+        run_dir = tmp_path / f"run{attempt}"
+        result = subprocess.run([*command, "--run-dir", str(run_dir)], env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"attempt {attempt + 1}: exit {result.returncode}\n{result.stderr[-3000:]}"
+        assert "rendezvous" not in result.stderr
+        evaluated = [record for record in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if "eval_loss" in record]
+        assert [record["step"] for record in evaluated] == [6, 12]
+        assert sorted(int(path.name) for path in (run_dir / "checkpoints").iterdir()) == [8, 12]

@@ -77,6 +77,7 @@ def split_perplexity(
     from jaxrap.data.batches import EvalBatches, pack_blocks
     from jaxrap.data.corpus import load_corpus
     from jaxrap.data.tokens import tokenize_split
+    from jaxrap.dispatch import DispatchWindow
     from jaxrap.model.gpt2 import make_forward
 
     block_size = block_size or default_block_size(loaded)
@@ -104,7 +105,10 @@ def split_perplexity(
     shape = (batches.global_batch_size, block_size)
     # Batch k holds blocks kG..kG+G-1 in order, and target j of block b is stream token
     # b*T + j, so the rows laid end to end are the split's tokens in order (then padding).
-    pending = [losses_fn(params, sharding.put_batch(local, batch_sharding, shape)) for local in batches]
+    pending, window = [], DispatchWindow()
+    for local in batches:
+        pending.append(losses_fn(params, sharding.put_batch(local, batch_sharding, shape)))
+        window.admit(pending[-1])
     per_token = np.concatenate([np.asarray(rows, np.float64).reshape(-1) for rows in pending])[: blocks.num_targets]  # (N,)
 
     artists = load_corpus(corpus_dir)[split]["artist"]

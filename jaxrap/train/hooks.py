@@ -29,6 +29,7 @@ from jaxrap import sharding
 from jaxrap.checkpoint import Checkpoints
 from jaxrap.config import RunConfig, TrainConfig
 from jaxrap.data.batches import EvalBatches
+from jaxrap.dispatch import DispatchWindow
 from jaxrap.errors import JaxrapError
 from jaxrap.model.loss import perplexity
 from jaxrap.train.step import Batch, Params, TrainState
@@ -177,13 +178,16 @@ def evaluate_loss(
 ) -> tuple[float, int]:
     """(token-weighted mean cross-entropy, counted targets) over every batch of a split.
 
-    The [loss sum, count] pairs add up on the devices; the host syncs once, at the end.
+    The [loss sum, count] pairs add up on the devices; the host reads them once, at the end, and
+    dispatches at most ``dispatch.MAX_IN_FLIGHT`` batches ahead of the devices (``jaxrap.dispatch``).
     """
     total = None
+    window = DispatchWindow()
     for local in batches:
         batch = sharding.put_batch(local, batch_sharding, (batches.global_batch_size, batches.blocks.block_size))
         result = eval_fn(params, batch)
         total = result if total is None else total + result
+        window.admit(total)
     loss_sum, count = (float(x) for x in jax.device_get(total))
     return loss_sum / max(count, 1.0), int(count)
 

@@ -3,7 +3,8 @@
 It knows the model only as ``forward`` (see ``step``) and its initial parameters; data come as
 packed blocks (``jaxrap.data.batches``). The body is: next batch (gathered and put on the
 devices by a background thread while the previous step runs, ``prefetch``), train step (only
-dispatched: metrics stay on the devices), hooks (``hooks``: they log, evaluate and save on the
+dispatched: metrics stay on the devices; the loop waits only when it is ``dispatch.MAX_IN_FLIGHT``
+steps ahead of them, ``jaxrap.dispatch`` says why), hooks (``hooks``: they log, evaluate and save on the
 steps the config asks for, syncing with the devices only then, and stop the run on a non-finite
 loss, gradient or updated state before anything is saved).
 
@@ -29,6 +30,7 @@ from jaxrap import sharding
 from jaxrap.checkpoint import Checkpoints, abstract_like
 from jaxrap.config import RunConfig, TrainConfig
 from jaxrap.data.batches import EvalBatches, PackedBlocks, TrainBatches
+from jaxrap.dispatch import DispatchWindow
 from jaxrap.errors import JaxrapError
 from jaxrap.model.loss import perplexity
 from jaxrap.train.flops import total_peak_flops
@@ -102,11 +104,13 @@ def train(
     if step >= tc.steps:
         tracker.message(f"the run is complete at step {step} (train.steps {tc.steps}); raise train.steps to train further")
     prefetcher = Prefetcher(batches, steps.put_train_batch, PREFETCH)
+    window = DispatchWindow()  # the loop runs at most a few steps ahead of the devices (jaxrap.dispatch)
     try:
         with stop:
             while step < tc.steps:
                 batch, data_state = prefetcher.next()
                 state, metrics = steps.train_fn(state, batch)
+                window.admit(metrics["loss"])
                 step += 1
                 info = hooks.after_step(step, state, metrics, data_state)
                 if info.stop is not None:
