@@ -28,8 +28,11 @@ without an evaluation only count as latest).
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -208,31 +211,93 @@ def _same_step_everywhere(step: int | None) -> None:
 
 
 def _drop_closed_loop_callbacks() -> None:
-    """Silence what a failed restore leaves behind: Orbax runs each restore in an asyncio event
-    loop that it closes as soon as one read fails, while TensorStore still completes the other
-    reads in its own threads; each completion then schedules a callback on the closed loop and
-    Python prints "RuntimeError: Event loop is closed" through ``sys.unraisablehook``, dozens of
-    times, after the failure was already reported. Installed once, before the first restore that
-    may fail, the hook drops exactly those and passes anything else on."""
+    """Silence what a failed restore leaves behind, after the failure was already reported. Orbax
+    runs each restore in an asyncio event loop that it closes as soon as one read fails, while
+    the other reads are still under way; Python then reports, dozens of times with a TensorStore
+    spec each (issue 17: 2,272 lines of stderr from one truncated data file):
+
+    - through ``sys.unraisablehook``, each read TensorStore completes in its own threads, whose
+      callback lands on the closed loop: "RuntimeError: Event loop is closed" (``_check_closed``);
+    - through ``sys.unraisablehook``, each of Orbax's read coroutines left suspended, closed when
+      collected: the ``GeneratorExit`` that closing throws in is caught by its ``except
+      BaseException`` and re-raised as "Encountered error while reading array index"
+      (``_read_array_index_and_device_put``);
+    - through asyncio's logger, each read task, gathering future or TensorStore future whose
+      error nobody awaited any more: "Task exception was never retrieved" and the like;
+    - as a RuntimeWarning, each of Orbax's read coroutines that was created but never started:
+      "coroutine '_read_array_index_and_device_put' was never awaited".
+
+    Installed once, before the first restore that may fail, the hooks drop exactly those and pass
+    anything else on."""
     previous = sys.unraisablehook
     if getattr(previous, "drops_closed_loop_callbacks", False):
         return
 
     def hook(unraisable: Any) -> None:
-        error, trace = unraisable.exc_value, unraisable.exc_traceback
-        while trace is not None and trace.tb_next is not None:
-            trace = trace.tb_next
-        closed_loop = (
-            isinstance(error, RuntimeError)
-            and str(error) == "Event loop is closed"
-            and trace is not None
-            and trace.tb_frame.f_code.co_name == "_check_closed"
-        )
-        if not closed_loop:
+        if not (_is_closed_loop_callback(unraisable) or _is_closed_orbax_read(unraisable)):
             previous(unraisable)
 
     hook.drops_closed_loop_callbacks = True  # type: ignore[attr-defined]
     sys.unraisablehook = hook
+    logging.getLogger("asyncio").addFilter(_AbandonedReadErrors())
+    warnings.filterwarnings("ignore", message=_ORBAX_READ_NEVER_AWAITED, category=RuntimeWarning)
+
+
+# The coroutines of orbax/checkpoint/_src/serialization/serialization.py that read arrays.
+_ORBAX_READ_NEVER_AWAITED = (
+    r"coroutine '(_read_shard|_read_array_index_and_device_put|_read_and_create_array|async_deserialize)' was never awaited"
+)
+
+
+# TensorStore's read errors, and Orbax's wrapper of them.
+_READ_ERROR = re.compile(r"^([A-Z_]+: Error (reading|opening) |Encountered error while reading array index)")
+
+
+class _AbandonedReadErrors(logging.Filter):
+    """asyncio's "<kind> exception was never retrieved" for a read of a restore that had already
+    given up on the checkpoint."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        unretrieved = re.match(r"^\w+ exception was never retrieved", record.getMessage()) is not None
+        return not (unretrieved and _is_read_error(error))
+
+
+def _is_read_error(error: BaseException | None) -> bool:
+    """An error of reading a checkpoint's arrays, or one caused by it: TensorStore's
+    ("OUT_OF_RANGE: Error reading ...", "NOT_FOUND: Error opening ...") or Orbax's wrapper of it
+    ("Encountered error while reading array index ...")."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if _READ_ERROR.match(str(error)):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _is_closed_loop_callback(unraisable: Any) -> bool:
+    error, trace = unraisable.exc_value, unraisable.exc_traceback
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    return (
+        isinstance(error, RuntimeError)
+        and str(error) == "Event loop is closed"
+        and trace is not None
+        and trace.tb_frame.f_code.co_name == "_check_closed"
+    )
+
+
+def _is_closed_orbax_read(unraisable: Any) -> bool:
+    """An Orbax coroutine, closed while suspended, that turned the GeneratorExit into an error."""
+    coroutine, error = unraisable.object, unraisable.exc_value
+    code = getattr(coroutine, "cr_code", None)
+    return (
+        code is not None
+        and f"{os.sep}orbax{os.sep}checkpoint{os.sep}" in code.co_filename
+        and isinstance(error, Exception)
+        and isinstance(error.__context__, GeneratorExit)
+    )
 
 
 def abstract_like(tree: Any, shardings: Any) -> Any:
