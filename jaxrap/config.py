@@ -31,19 +31,41 @@ class Section(BaseModel):
 
 
 class ShapeConfig(Section):
-    """A from-scratch GPT-2's shape (model.init: scratch); vocab_size comes from the tokenizer."""
+    """A from-scratch model's shape (model.init: scratch); vocab_size comes from the tokenizer."""
 
+    model_type: Literal["gpt2", "llama", "mistral", "qwen2", "qwen3"] = Field(
+        "gpt2", description="family: gpt2 (learned positions, GELU MLP) or a Llama-style block (RoPE, RMSNorm, SwiGLU, GQA)"
+    )
     n_layer: int = Field(4, gt=0, description="transformer blocks")
-    n_head: int = Field(4, gt=0, description="attention heads; n_embd must divide by it")
+    n_head: int = Field(4, gt=0, description="attention heads; n_embd must divide by it (unless head_dim is set)")
     n_embd: int = Field(256, gt=0, description="width of the residual stream")
     n_positions: int = Field(256, gt=0, description="longest context; at least data.block_size")
-    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="embedding, attention and residual dropout")
+    dropout: float = Field(
+        0.1, ge=0.0, lt=1.0, description="embedding, attention and residual dropout (Llama-style: attention dropout only)"
+    )
+    n_kv_head: int | None = Field(
+        None, gt=0, description="Llama-style: key/value heads (grouped-query attention; n_head must divide by it); null: n_head"
+    )
+    n_inner: int | None = Field(
+        None, gt=0, description="MLP width; null: 4 * n_embd (gpt2), 8/3 * n_embd rounded up to a multiple of 64 (Llama-style)"
+    )
+    head_dim: int | None = Field(None, gt=0, description="Llama-style: per-head width; null: n_embd / n_head")
+    rope_theta: float = Field(10000.0, gt=0.0, description="Llama-style: RoPE base")
+    tie_word_embeddings: bool | None = Field(
+        None, description="LM head tied to the token embedding; null: the family's default (gpt2 tied, Llama-style untied)"
+    )
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> ShapeConfig:
-        problem = width_problem(self.n_embd, self.n_head)
+        problem = None if self.model_type != "gpt2" and self.head_dim else width_problem(self.n_embd, self.n_head)
         if problem:
             raise ValueError(f"n_embd: {problem}")
+        if self.model_type == "gpt2":
+            llama_only = [name for name in ("n_kv_head", "head_dim") if getattr(self, name) is not None]
+            if llama_only:
+                raise ValueError(f"{llama_only[0]}: only for a Llama-style model_type (llama, mistral, qwen2, qwen3), not gpt2")
+        elif self.n_kv_head is not None and self.n_head % self.n_kv_head:
+            raise ValueError(f"n_kv_head: n_head ({self.n_head}) must be a multiple of n_kv_head, got {self.n_kv_head}")
         return self
 
 

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from jaxrap.data.artists import SongPrompt
 from jaxrap.errors import JaxrapError
-from jaxrap.model.config import GPT2Config
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
     from jaxrap.config import RunConfig
+    from jaxrap.model.registry import LMConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,8 +29,8 @@ class LoadedModel:
     """A model as loaded, whatever it came from: float32 host params, their tokenizer, and how
     prompts encode. The one record every loader returns and every user of a model takes."""
 
-    config: GPT2Config
-    params: Any  # nested dict of float32 numpy arrays (host memory; the gpt2 params layout)
+    config: LMConfig  # of any family (jaxrap.model.registry)
+    params: Any  # nested dict of float32 numpy arrays (host memory; the family's params layout, jaxrap.model.lm)
     tokenizer: PreTrainedTokenizerFast  # with eos (and pad) set, see jaxrap.data.tokenizer
     step: int | None = None  # the checkpoint's step for a training run; None for a HF model
     run_config: RunConfig | None = None  # the training run's config (RUN/config.yaml); None for a HF model
@@ -70,19 +70,22 @@ def load_run_directory(path: str | Path) -> LoadedModel | None:
 
 
 def load_hf_model(name_or_dir: str | Path) -> LoadedModel:
-    """A Hugging Face GPT-2 directory or hub id, with the tokenizer saved beside it."""
+    """A Hugging Face model directory or hub id (any family of ``jaxrap.model.registry``), with the
+    tokenizer saved beside it. A tokenizer larger than the embedding is refused before any
+    weight is read."""
     from jaxrap.data.artists import read_prompt_format
     from jaxrap.data.tokenizer import load_tokenizer
     from jaxrap.model import hf
 
     model_dir = hf.resolve_model_dir(name_or_dir)
-    config, params = hf.load_pretrained(model_dir)
+    config = hf.load_config(model_dir)
     tokenizer = load_tokenizer(model_dir)
     if len(tokenizer) > config.vocab_size:
         raise JaxrapError(
             f"{model_dir}: the tokenizer has {len(tokenizer)} tokens but the model only"
             f" {config.vocab_size}; the directory mixes a model and another model's tokenizer"
         )
+    config, params = hf.load_pretrained(model_dir)
     return LoadedModel(config, params, tokenizer, song_prompt=read_prompt_format(model_dir, tokenizer))
 
 

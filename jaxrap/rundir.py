@@ -3,7 +3,7 @@
 ```
 RUN/
   config.yaml          the resolved run config (jaxrap.config.RunConfig)
-  model_config.json    the GPT-2 shape, in Hugging Face config.json form
+  model_config.json    the model's shape (any family), in Hugging Face config.json form
   tokenizer/           the tokenizer the run trains with (trained or copied here)
   jaxrap_prompt.json   how its songs start, and how many train songs started with <|artist:unknown|>
   checkpoints/<step>/  Orbax checkpoints: params, train_state, meta (see jaxrap.checkpoint)
@@ -112,8 +112,8 @@ def load_run_model(
     import jax
 
     from jaxrap.checkpoint import Checkpoints
-    from jaxrap.model import gpt2
-    from jaxrap.model.config import GPT2Config
+    from jaxrap.model import lm
+    from jaxrap.model.registry import read_config
 
     run = RunDir(Path(run_dir))
     if not is_run_dir(run.path):
@@ -121,9 +121,9 @@ def load_run_model(
             f"{run.path}: not a training run directory (no {CONFIG_FILE} and {CHECKPOINTS_DIR}/); train one with `jaxrap train`"
         )
     say = warn or (lambda text: print(text, file=sys.stderr))
-    config = GPT2Config.from_file(run.model_config_file)
+    config = read_config(run.model_config_file)
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    _, abstract = gpt2.abstract(config)
+    _, abstract = lm.abstract(config)
     target = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device), abstract)
     with Checkpoints(run.checkpoints_dir, read_only=True) as checkpoints:
         steps = checkpoints.steps()

@@ -81,6 +81,19 @@ def state_shardings(mesh: Mesh, abstract_state: Any) -> Any:
     return jax.tree.map(lambda leaf: NamedSharding(mesh, leaf_spec(tuple(leaf.shape), fsdp)), abstract_state)
 
 
+def place(params: Any, shardings: Any) -> Any:
+    """Host (or single-device) params onto the mesh; every process passes the same values.
+    Leaves already placed with their sharding stay as they are."""
+
+    def put(leaf: Any, target: jax.sharding.Sharding) -> jax.Array:
+        if isinstance(leaf, jax.Array) and leaf.sharding == target:
+            return leaf
+        host = np.asarray(leaf)
+        return jax.make_array_from_callback(host.shape, target, lambda index: host[index])
+
+    return jax.tree.map(put, params, shardings)
+
+
 def put_batch(local: dict[str, np.ndarray], sharding: NamedSharding, global_shape: tuple[int, ...]) -> dict[str, jax.Array]:
     """Global arrays of ``global_shape`` from this process's rows of the batch.
 

@@ -75,7 +75,7 @@ def test_gradients_are_transformers_gradients(torch_reference):
     model(torch.tensor(window, dtype=torch.long), labels=torch.tensor(labels, dtype=torch.long)).loss.backward()
     expected = {name: p.grad.numpy() for name, p in model.named_parameters()}
     for path, grad in jax.tree_util.tree_flatten_with_path(grads)[0]:
-        name = hf.hf_name(tuple(key.key for key in path))
+        name = hf.hf_name(config, tuple(key.key for key in path))
         np.testing.assert_allclose(np.asarray(grad), expected[name], atol=2e-6, rtol=1e-4, err_msg=name)
 
 

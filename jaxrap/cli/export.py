@@ -22,8 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export",
         help="write a run's checkpoint in Hugging Face format (config.json, model.safetensors, tokenizer)",
         description="Load a checkpoint of a training run directory (the newest readable one, or --step) and"
-        " write config.json, model.safetensors and the tokenizer files, which transformers'"
-        " GPT2LMHeadModel.from_pretrained and AutoTokenizer load, as do `jaxrap generate --model` and"
+        " write config.json, model.safetensors and the tokenizer files, which transformers' class for the"
+        " model's model_type (GPT2LMHeadModel, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,"
+        " Qwen3ForCausalLM) and AutoTokenizer load, as do `jaxrap generate --model` and"
         " `model.init` of another run. It also writes jaxrap_prompt.json, so jaxrap starts prompts"
         " as the run's training songs started (end-of-song, then the artist token when conditioned).",
     )

@@ -103,7 +103,7 @@ def print_samples(run_dir: Path, count: int, *, seed: int, say) -> None:
     from jaxrap.sample.params import SamplingParams
 
     generator = Generator.load(run_dir)
-    max_new_tokens = min(96, generator.config.n_positions - 1)  # room for the end-of-song context token
+    max_new_tokens = min(96, generator.model.context - 1)  # room for the end-of-song context token
     params = SamplingParams(num_samples=count, max_bars=4, max_new_tokens=max_new_tokens, seed=seed)
     for index, text in enumerate(generator.generate("", params), start=1):  # "": a new song, from end-of-song
         say(f"--- sample {index} (step {generator.step}) ---")

@@ -25,7 +25,7 @@ class ContinuationScorer:
         import jax
         import jax.numpy as jnp
 
-        from jaxrap.model.gpt2 import make_forward
+        from jaxrap.model.lm import make_forward
 
         self.context = loaded.config.n_positions
         self.vocab_size = loaded.config.vocab_size

@@ -54,9 +54,16 @@ class SplitPerplexity:
         return record
 
 
+# A Hugging Face model's default block when its context is longer (Llama 3.2's is 131,072).
+MAX_DEFAULT_BLOCK = 2048
+
+
 def default_block_size(loaded: LoadedModel) -> int:
-    """A training run's block size (so eval matches its training-time eval), else the context."""
-    return loaded.run_config.data.block_size if loaded.run_config is not None else loaded.config.n_positions
+    """A training run's block size (so eval matches its training-time eval), else the context
+    (at most MAX_DEFAULT_BLOCK)."""
+    if loaded.run_config is not None:
+        return loaded.run_config.data.block_size
+    return min(loaded.config.n_positions, MAX_DEFAULT_BLOCK)
 
 
 def split_perplexity(
@@ -78,11 +85,14 @@ def split_perplexity(
     from jaxrap.data.corpus import load_corpus
     from jaxrap.data.tokens import tokenize_split
     from jaxrap.dispatch import DispatchWindow
-    from jaxrap.model.gpt2 import make_forward
+    from jaxrap.model.lm import make_forward
 
     block_size = block_size or default_block_size(loaded)
     if block_size < 1 or block_size_problem(block_size, loaded.config.n_positions, "the model's context"):
-        raise JaxrapError(f"block size must be in 1..{loaded.config.n_positions} (the model's context), got {block_size}")
+        raise JaxrapError(
+            f"block size must be in 1..{loaded.config.n_positions} (the model's context, {loaded.config.context_name}),"
+            f" got {block_size}"
+        )
     if per_device_batch_size < 1:
         raise JaxrapError(f"batch size must be a positive integer, got {per_device_batch_size}")
     song_prompt = loaded.song_prompt

@@ -6,8 +6,6 @@ Pure Python (no jax), so configs load, validate and print without starting XLA.
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jaxrap.errors import JaxrapError
@@ -65,8 +63,25 @@ class GPT2Config:
             raise JaxrapError(f"GPT-2 config: tie_word_embeddings must be true or false, got {self.tie_word_embeddings!r}")
 
     @property
+    def model_type(self) -> str:
+        return "gpt2"
+
+    @property
     def head_dim(self) -> int:
         return self.n_embd // self.n_head
+
+    @property
+    def n_kv_head(self) -> int:
+        """Key/value heads: GPT-2 has one per query head."""
+        return self.n_head
+
+    @property
+    def context_name(self) -> str:
+        """Which field ``n_positions`` is, for messages."""
+        return "n_positions"
+
+    def describe(self) -> str:
+        return f"GPT-2 {self.n_layer} layers x {self.n_embd} wide, {self.n_head} heads"
 
     @property
     def inner_dim(self) -> int:
@@ -107,9 +122,7 @@ class GPT2Config:
         """Read the fields jaxrap uses from a transformers GPT2Config dict; refuse other models."""
         model_type = data.get("model_type", "gpt2")
         if model_type != "gpt2":
-            raise JaxrapError(
-                f"{source}: model_type is {model_type!r}; jaxrap runs GPT-2 checkpoints only"
-            )
+            raise JaxrapError(f"{source}: model_type is {model_type!r}, not gpt2")
         if data.get("add_cross_attention"):
             raise JaxrapError(f"{source}: cross-attention GPT-2 variants are not supported")
         values = {}
@@ -132,32 +145,3 @@ class GPT2Config:
             "model_type": "gpt2",
             **dataclasses.asdict(self),
         }
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> GPT2Config:
-        """A GPT-2 shape from a YAML or JSON file.
-
-        A Hugging Face config.json (it has ``model_type``) keeps only the fields jaxrap uses;
-        any other file must name GPT2Config fields only, so a typo is refused, not ignored.
-        """
-        import yaml
-
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except FileNotFoundError:
-            raise JaxrapError(f"{path}: no such file") from None
-        except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise JaxrapError(f"{path}: not valid YAML or JSON ({error})".replace("\n", " ")) from None
-        if not isinstance(data, dict):
-            raise JaxrapError(f"{path}: expected a mapping of GPT-2 config fields")
-        if "model_type" not in data:
-            known = {f.name for f in dataclasses.fields(cls)}
-            unknown = sorted(set(data) - known)
-            if unknown:
-                raise JaxrapError(
-                    f"{path}: unknown GPT-2 config field(s) {', '.join(unknown)};"
-                    f" known fields: {', '.join(sorted(known))}"
-                )
-        return cls.from_hf_dict(data, source=str(path))

@@ -10,7 +10,8 @@ moves (a random row, or the mean of the artist name's subword rows, can take a l
 where the name's pieces are likely and make the model emit control tokens mid-song). The
 noise makes each artist's row distinct from the start, so the artist token changes the
 logits before any training; fine-tuning then moves the rows apart. An untied LM head grows
-its columns the same way, so a new token's logit there too starts at the average logit.
+its columns the same way, so a new token's logit there too starts at the average logit
+(the same argument holds for a Llama-style model's embedding and head).
 
 Host numpy only: runs once, before the params go to the devices.
 """
@@ -25,30 +26,38 @@ import numpy as np
 NOISE_SCALE = 1e-2  # noise std as a fraction of each dimension's std over the existing rows
 
 
-def grow_token_embeddings(params: dict[str, Any], vocab_size: int, new_ids: Sequence[int], *, seed: int) -> dict[str, Any]:
-    """``params`` with ``wte`` grown to ``vocab_size`` rows; rows ``new_ids`` (and any row past
-    the old end) set to the mean of the other rows plus noise. An untied ``lm_head`` kernel
-    (C, V0) grows its columns alike. Other leaves are shared."""
-    wte = np.asarray(params["wte"]["embedding"], np.float32)  # (V0, C)
-    old_size = wte.shape[0]
+def grow_token_embeddings(
+    params: dict[str, Any], vocab_size: int, new_ids: Sequence[int], *, seed: int, embedding: tuple[str, str] = ("wte", "embedding")
+) -> dict[str, Any]:
+    """``params`` with the token embedding at path ``embedding`` (GPT-2's ``wte``; see
+    ``hf_names.CheckpointLayout.token_embedding``) grown to ``vocab_size`` rows; rows ``new_ids``
+    (and any row past the old end) set to the mean of the other rows plus noise. An untied
+    ``lm_head`` kernel (C, V0) grows its columns alike. Other leaves are shared."""
+    module, leaf = embedding
+    grown = {**params, module: {**params[module], leaf: grow_rows(params[module][leaf], vocab_size, new_ids, seed=seed)}}
+    if "lm_head" in params:
+        head = grow_rows(np.asarray(params["lm_head"]["kernel"]).T, vocab_size, new_ids, seed=seed, draw=1)
+        grown["lm_head"] = {**params["lm_head"], "kernel": head.T.copy()}
+    return grown
+
+
+def grow_rows(matrix: Any, vocab_size: int, new_ids: Sequence[int], *, seed: int, draw: int = 0) -> np.ndarray:
+    """(V0, C) -> (V, C) float32: the old rows, then the fresh ones (``new_ids`` and every row
+    from V0) as the mean kept row plus noise. The noise is the ``draw``-th draw of the seed's
+    generator (the embedding 0, an untied head 1), so each matrix can be grown on its own, as
+    the loader reads it."""
+    matrix = np.asarray(matrix, np.float32)
+    old_size, width = matrix.shape
     if vocab_size < old_size:
         raise ValueError(f"cannot shrink the embedding from {old_size} to {vocab_size} rows")
     fresh = np.zeros(vocab_size, bool)
     fresh[list(new_ids)] = True
     fresh[old_size:] = True
     rng = np.random.default_rng(seed)
-    grown = {**params, "wte": {**params["wte"], "embedding": _grow_rows(wte, fresh, rng)}}
-    if "lm_head" in params:
-        head = np.asarray(params["lm_head"]["kernel"], np.float32).T  # (V0, C)
-        grown["lm_head"] = {**params["lm_head"], "kernel": _grow_rows(head, fresh, rng).T.copy()}
-    return grown
-
-
-def _grow_rows(matrix: np.ndarray, fresh: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(V0, C) -> (V, C): the old rows, then the ``fresh`` ones (V,) as the mean kept row plus noise."""
-    old_size, width = matrix.shape
+    for _ in range(draw):
+        rng.standard_normal((int(fresh.sum()), width))
     kept = matrix[~fresh[:old_size]]  # (V_kept, C)
-    grown = np.zeros((len(fresh), width), np.float32)
+    grown = np.zeros((vocab_size, width), np.float32)
     grown[:old_size] = matrix
     noise = rng.standard_normal((int(fresh.sum()), width)) * (NOISE_SCALE * kept.std(axis=0))
     grown[fresh] = kept.mean(axis=0) + noise

@@ -3,10 +3,10 @@
 Why NNX: it is Flax's current API, modules are plain Python objects whose attribute names
 mirror Hugging Face's (``h.3.attn.c_attn.kernel`` is ``transformer.h.3.attn.c_attn.weight``),
 which keeps checkpoint I/O a name mapping, and ``nnx.split`` / ``nnx.merge`` give the pure
-functional form that ``jax.jit``, ``optax`` and Orbax want. Outside this file the model is
-``forward(graphdef, params, ...)``: params is a plain nested dict of arrays, graphdef is the
-static structure (shapes, compute dtype) and is hashable, so it can be closed over by jitted
-functions. No sharding annotations live here: the trainer decides placement.
+functional form that ``jax.jit``, ``optax`` and Orbax want. Outside this file the model is the
+family-blind interface of ``jaxrap.model.lm`` (``forward(graphdef, params, ...)``: params is a
+plain nested dict of arrays, graphdef is the static structure). No sharding annotations live
+here: the trainer decides placement.
 
 Shapes: B batch, T new tokens, S key/value slots (cache length, or T without a cache),
 H heads, D head dim, C = n_embd, V vocab, L layers.
@@ -20,9 +20,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from flax import nnx, struct
+from flax import nnx
 
 from jaxrap.model.config import ACTIVATIONS, GPT2Config
+from jaxrap.model.kv_cache import KVCache, attention_allowed, cached_attention
 from jaxrap.model.xla_cpu import gradient_boundary
 
 Params = dict[str, Any]  # nnx pure dict: {"wte": {"embedding": ...}, "h": {0: {...}}, ...}
@@ -33,55 +34,6 @@ _FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "gelu": lambda x: jax.nn.gelu(x, approximate=False),
     "relu": jax.nn.relu,
 }
-
-
-@struct.dataclass
-class KVCache:
-    """Static-shape key/value cache for decoding; one slot per position of the context.
-
-    Laid out for decoding a token at a time on a CPU, where XLA copies any operand a matmul
-    cannot read in place: one buffer per layer (a slice of a stacked (L, ...) array is a
-    copy), batch and heads merged into the matmul batch dimension (with separate B and H
-    dimensions XLA copies the updated cache to reshape it), slots last for the keys, so a
-    query attends with two plain batched matmuls, q (1, D) @ keys (D, S) and probs (1, S) @
-    values (S, D), and each step updates the buffers in place (faster than a stacked
-    (L, B, S, H, D) cache; README, Benchmarks — sampling). Attention reads all S slots, the
-    unused ones masked: choosing a shorter prefix with ``lax.switch`` made XLA copy the cache
-    into the branches, which was slower.
-    """
-
-    keys: tuple[jax.Array, ...]  # L x (B*H, D, S)
-    values: tuple[jax.Array, ...]  # L x (B*H, S, D)
-    mask: jax.Array  # (B, S) bool: slot holds a real token (not padding, not yet written)
-    index: jax.Array  # () int32: next slot to write, shared by the batch
-
-    @classmethod
-    def empty(
-        cls, config: GPT2Config, batch: int, length: int, dtype: Any = jnp.float32
-    ) -> KVCache:
-        heads, D = batch * config.n_head, config.head_dim
-        return cls(
-            keys=tuple(jnp.zeros((heads, D, length), dtype) for _ in range(config.n_layer)),
-            values=tuple(jnp.zeros((heads, length, D), dtype) for _ in range(config.n_layer)),
-            mask=jnp.zeros((batch, length), bool),
-            index=jnp.zeros((), jnp.int32),
-        )
-
-    def grow(self, copies: int, length: int) -> KVCache:
-        """This cache of G rows and P slots as ``copies`` copies of its rows (row r of the result
-        is row r % G: copy-major, the G rows innermost), of ``length`` slots, the new slots
-        empty: a prompt is prefilled once for all its samples (G = 1), or once per guidance
-        branch for all the samples' pairs (G = 2), over its own slots only."""
-        GH, D, P = self.keys[0].shape
-
-        def rows(x):  # (G*H, ...) or (G, P) -> copies of them, (copies*G*H, ...) or (copies*G, P)
-            return jnp.broadcast_to(x[None], (copies, *x.shape)).reshape(copies * x.shape[0], *x.shape[1:])
-
-        return self.replace(  # type: ignore[attr-defined]  # flax.struct adds replace()
-            keys=tuple(jnp.zeros((copies * GH, D, length), k.dtype).at[..., :P].set(rows(k)) for k in self.keys),
-            values=tuple(jnp.zeros((copies * GH, length, D), v.dtype).at[:, :P].set(rows(v)) for v in self.values),
-            mask=jnp.zeros((copies * self.mask.shape[0], length), bool).at[:, :P].set(rows(self.mask)),
-        )
 
 
 def _linear(d_in: int, d_out: int, std: float, dtype: Any, rngs: nnx.Rngs) -> nnx.Linear:
@@ -115,7 +67,7 @@ class Attention(nnx.Module):
         self,
         x: jax.Array,  # (B, T, C)
         allowed: jax.Array,  # (B, 1, T, S) bool
-        kv: tuple[jax.Array, jax.Array] | None,  # cached keys (B*H, D, S) and values (B*H, S, D)
+        kv: tuple[jax.Array, jax.Array] | None,  # cached keys (B*H, D, S) and values (B*H, S, D), KVCache's layout
         index: jax.Array,  # () slot of x's first token in the cache
         dropout_key: jax.Array | None,
     ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
@@ -127,15 +79,10 @@ class Attention(nnx.Module):
             probs = self._attention_probs(scores, allowed, v.dtype, dropout_key)
             y = jnp.einsum("bhts,bshd->bthd", probs, v)  # (B, T, H, D)
         else:  # decoding: write x's keys and values at index, attend over the cache (KVCache's layout)
-            k_cache, v_cache = kv
-            k = k.transpose(0, 2, 3, 1).reshape(B * H, D, T).astype(k_cache.dtype)
-            v = v.transpose(0, 2, 1, 3).reshape(B * H, T, D).astype(v_cache.dtype)
-            kv = (jax.lax.dynamic_update_slice(k_cache, k, (0, 0, index)),
-                  jax.lax.dynamic_update_slice(v_cache, v, (0, index, 0)))
-            q = q.transpose(0, 2, 1, 3).reshape(B * H, T, D)
-            scores = jnp.einsum("ntd,nds->nts", q, kv[0].astype(q.dtype)).reshape(B, H, T, -1)  # (B, H, T, S)
-            probs = self._attention_probs(scores, allowed, v.dtype, dropout_key).reshape(B * H, T, -1)
-            y = jnp.einsum("nts,nsd->ntd", probs, kv[1]).reshape(B, H, T, D).transpose(0, 2, 1, 3)  # (B, T, H, D)
+            cache_dtype = kv[1].dtype
+            y, kv = cached_attention(
+                q, k, v, kv, index, lambda scores: self._attention_probs(scores, allowed, cache_dtype, dropout_key)
+            )  # (B, T, H, D)
         y = self._dropout(self.resid_dropout, self.c_proj(y.reshape(B, T, C)), dropout_key, 1)
         return y, kv
 
@@ -218,20 +165,7 @@ class GPT2(nnx.Module):
     ) -> tuple[jax.Array, KVCache | None]:
         """Final-LayerNorm hidden states (B, T, C): callers that need only some positions'
         logits (the sampler wants the last one) apply ``logits`` to those alone."""
-        B, T = input_ids.shape
-        valid = jnp.ones((B, T), bool) if attention_mask is None else attention_mask.astype(bool)
-        index = jnp.zeros((), jnp.int32) if cache is None else cache.index
-        if positions is None:
-            positions = jnp.broadcast_to(index + jnp.arange(T, dtype=jnp.int32), (B, T))
-        if cache is None:
-            key_valid, S = valid, T  # (B, S)
-        else:
-            key_valid = jax.lax.dynamic_update_slice(cache.mask, valid, (0, index))
-            S = cache.mask.shape[1]
-        # A query in slot index + t sees slots up to its own that hold real tokens.
-        causal = jnp.arange(S)[None, :] <= index + jnp.arange(T)[:, None]  # (T, S)
-        allowed = causal[None, None] & key_valid[:, None, None, :]  # (B, 1, T, S)
-
+        allowed, key_valid, index, positions = attention_allowed(attention_mask, positions, cache, input_ids.shape)
         x = self.wte(input_ids) + self.wpe(positions)  # (B, T, C)
         x = Attention._dropout(self.drop, x, dropout_key, 3)
         keys, values = [], []
@@ -243,7 +177,7 @@ class GPT2(nnx.Module):
                 keys.append(kv[0])
                 values.append(kv[1])
         if cache is not None:
-            cache = KVCache(keys=tuple(keys), values=tuple(values), mask=key_valid, index=index + T)
+            cache = KVCache(keys=tuple(keys), values=tuple(values), mask=key_valid, index=index + input_ids.shape[1])
         return self.ln_f(x), cache
 
     def logits(self, hidden: jax.Array) -> jax.Array:
@@ -252,36 +186,7 @@ class GPT2(nnx.Module):
         return logits.astype(jnp.float32)
 
 
-def build(config: GPT2Config, *, seed: int = 0, dtype: Any = jnp.float32) -> tuple[nnx.GraphDef, Params]:
-    """A random-init GPT-2 with transformers' init scheme: (graphdef, float32 params)."""
-    model = GPT2(config, dtype=dtype, rngs=nnx.Rngs(seed))
-    graphdef, state = nnx.split(model)
-    return graphdef, nnx.to_pure_dict(state)
+NETWORK = GPT2
 
-
-def abstract(config: GPT2Config, *, dtype: Any = jnp.float32) -> tuple[nnx.GraphDef, Params]:
-    """graphdef and a params tree of ShapeDtypeStructs, without allocating weights."""
-    model = nnx.eval_shape(lambda: GPT2(config, dtype=dtype, rngs=nnx.Rngs(0)))
-    graphdef, state = nnx.split(model)
-    return graphdef, nnx.to_pure_dict(state)
-
-
-def forward(graphdef: nnx.GraphDef, params: Params, input_ids: jax.Array, **kwargs) -> tuple[jax.Array, KVCache | None]:
-    """Pure form of ``GPT2.__call__``: (logits (B, T, V), cache)."""
-    return nnx.merge(graphdef, params)(input_ids, **kwargs)
-
-
-def make_forward(config: GPT2Config, dtype: str = "float32") -> Callable[[Params, jax.Array, jax.Array | None], jax.Array]:
-    """``forward(params, input_ids (B, T), dropout_key or None) -> logits (B, T, V)`` computing
-    in ``dtype``: the model as training, scoring and evaluation see it (no cache)."""
-    graphdef, _ = abstract(config, dtype=jnp.dtype(dtype))
-
-    def logits(params: Params, input_ids: jax.Array, dropout_key: jax.Array | None) -> jax.Array:
-        return forward(graphdef, params, input_ids, dropout_key=dropout_key)[0]
-
-    return logits
-
-
-def merge(graphdef: nnx.GraphDef, params: Params) -> GPT2:
-    """The module view of (graphdef, params), for callers that need ``hidden_states``."""
-    return nnx.merge(graphdef, params)
+# GPT-2's functional form is the model interface's (jaxrap.model.lm), also reachable here.
+from jaxrap.model.lm import abstract, build, forward, make_forward, merge  # noqa: E402, F401

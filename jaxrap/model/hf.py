@@ -1,17 +1,23 @@
-"""Hugging Face checkpoint I/O: read and write the files transformers' GPT2LMHeadModel uses.
+"""Hugging Face checkpoint I/O for every family: read and write the files transformers'
+classes use (GPT2LMHeadModel, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM,
+Qwen3ForCausalLM; ``jaxrap.model.registry``).
 
 Reads ``config.json`` with ``model.safetensors`` (single or sharded), ``flax_model.msgpack``
-(the layout of transformers' former Flax GPT-2), or ``pytorch_model.bin`` when torch is
-installed; writes ``config.json`` + ``model.safetensors`` (+ tokenizer files). Every tensor's
-shape is checked as it is copied, and a mismatch names the tensor. A config with
-``tie_word_embeddings: false`` has its own LM head, ``lm_head.weight``, read and written; a
-tied one (GPT-2's) has none, as transformers saves it.
+or ``pytorch_model.bin`` (``tensor_files``); writes ``config.json`` + ``model.safetensors``
+(+ tokenizer files). Names and transposes come from the family's ``CheckpointLayout``
+(``hf_names``). Before a weight is read, every tensor the config implies is looked up in the
+file headers, and a missing one or a wrong shape is refused naming the tensor. Then tensors
+are read one at a time, converted to the wanted dtype and, given shardings, placed straight
+onto the devices (each device gets its slice): the host never holds the whole checkpoint
+twice (docs/models.md has the measured peak). A config with ``tie_word_embeddings: false`` has
+its own LM head, ``lm_head.weight``, read and written; a tied one has none, as transformers
+saves it.
 """
 
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,19 +25,20 @@ import numpy as np
 
 from jaxrap.errors import JaxrapError
 from jaxrap.hub import is_hub_id
+from jaxrap.model.hf_names import CheckpointLayout, layout
+from jaxrap.model.registry import LMConfig, read_config
+from jaxrap.model.tensor_files import WEIGHT_FILES, open_checkpoint
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
-from jaxrap.model.config import GPT2Config
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "flax_model.msgpack", "pytorch_model.bin")
 _HUB_PATTERNS = ["config.json", "*.safetensors", "model.safetensors.index.json", "flax_model.msgpack",
                  "pytorch_model.bin", "tokenizer*", "vocab.json", "merges.txt", "special_tokens_map.json",
                  "generation_config.json"]
-# Buffers older GPT-2 checkpoints carry (causal-mask constants), not weights.
-_IGNORED = re.compile(r"(^|\.)attn\.(bias|masked_bias)$")
-# torch.nn.Linear weights, stored (out, in); our kernels, like GPT-2's Conv1D weights, are (in, out).
-_LINEAR_WEIGHTS = ("lm_head.weight",)
+__all__ = ["WEIGHT_FILES", "hf_name", "load_config", "load_pretrained", "resolve_model_dir", "save_pretrained"]
+
+# How a loaded leaf may be changed before it is placed: (params path, float host array) -> array.
+Adapt = Callable[[tuple, np.ndarray], np.ndarray]
 
 
 def resolve_model_dir(name_or_path: str | Path) -> Path:
@@ -56,137 +63,110 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
         ) from None
 
 
-def hf_name(path: tuple) -> str:
-    """Our params path ('h', 3, 'attn', 'c_attn', 'kernel') -> 'transformer.h.3.attn.c_attn.weight';
-    an untied head's ('lm_head', 'kernel') -> 'lm_head.weight', outside the transformer."""
-    *modules, leaf = (str(p) for p in path)
-    if leaf in ("kernel", "embedding", "scale"):
-        leaf = "weight"
-    return ".".join([*([] if modules[:1] == ["lm_head"] else ["transformer"]), *modules, leaf])
+def hf_name(config: LMConfig, path: tuple) -> str:
+    """Our params path -> the checkpoint's tensor name ('transformer.h.3.attn.c_attn.weight')."""
+    return layout(config).name(path)
 
 
-def load_config(model_dir: str | Path) -> GPT2Config:
+def load_config(model_dir: str | Path) -> LMConfig:
     config_path = Path(model_dir) / "config.json"
     if not config_path.is_file():
         raise JaxrapError(f"{model_dir}: no config.json; is this a Hugging Face model directory?")
-    return GPT2Config.from_file(config_path)
+    return read_config(config_path)
 
 
-def load_pretrained(name_or_path: str | Path) -> tuple[GPT2Config, dict[str, Any]]:
-    """(config, float32 numpy params) from a model directory or hub id.
+def load_pretrained(
+    name_or_path: str | Path, *, shardings: Any = None, dtype: Any = np.float32, adapt: Adapt | None = None
+) -> tuple[LMConfig, dict[str, Any]]:
+    """(config, params) from a model directory or hub id.
 
-    Params are host numpy arrays in our pure-dict layout; the caller decides where they go
-    (``jax.device_put`` with a sharding).
+    Without ``shardings``, params are host numpy arrays of ``dtype`` in our pure-dict layout
+    and the caller decides where they go. With ``shardings`` (a tree of ``jax.sharding``s
+    shaped like the params), each tensor goes straight onto its devices as it is read.
+    ``adapt`` may change a leaf on the host first (grow an embedding: the sharding then
+    describes the grown array).
     """
-    from jaxrap.model import gpt2
+    from jaxrap.model import lm
 
     model_dir = resolve_model_dir(name_or_path)
     config = load_config(model_dir)
-    tensors = _read_hf_tensors(model_dir)  # HF name -> array, in PyTorch layout
-    _, template = gpt2.abstract(config)
-    return config, _fill(template, tensors, source=str(model_dir))
+    files = open_checkpoint(model_dir)
+    names = _names(files.shapes, layout(config))  # canonical name -> name in the files
+    leaves = _checked_leaves(lm.abstract(config)[1], files.shapes, names, layout(config), config, str(model_dir))
+
+    def load(path: tuple, name: str, transposed: bool, target: Any) -> Any:
+        stored = files.read(names[name])  # (out, in) for a transposed kernel
+        array = np.ascontiguousarray(stored.T if transposed else stored, dtype=np.float32 if adapt else dtype)
+        del stored
+        if adapt is not None:
+            array = np.asarray(adapt(path, array), dtype)
+        return array if target is None else _place(array, target)
+
+    params: dict[str, Any] = {}
+    for path, name, transposed in leaves:
+        _set(params, path, load(path, name, transposed, _get(shardings, path) if shardings is not None else None))
+    return config, params
 
 
-def _fill(template: Any, tensors: dict[str, np.ndarray], source: str, path: tuple = ()) -> Any:
-    """Walk our params template and take each leaf from the HF tensors, checking shapes."""
-    if isinstance(template, dict):
-        return {key: _fill(value, tensors, source, (*path, key)) for key, value in template.items()}
-    name = hf_name(path)
-    if name not in tensors:
-        untied = " (config.json sets tie_word_embeddings: false)" if name in _LINEAR_WEIGHTS else ""
-        raise JaxrapError(f"{source}: checkpoint has no tensor {name}{untied} (is it a GPT-2 LM checkpoint?)")
-    array = tensors[name]
-    expected = tuple(template.shape)[::-1] if name in _LINEAR_WEIGHTS else tuple(template.shape)
-    if tuple(array.shape) != expected:
-        raise JaxrapError(f"{source}: tensor {name} has shape {tuple(array.shape)}, but config.json implies {expected}")
-    return np.asarray(array.T if name in _LINEAR_WEIGHTS else array, dtype=np.float32)
-
-
-def _read_hf_tensors(model_dir: Path) -> dict[str, np.ndarray]:
-    """All weight tensors under their canonical PyTorch names ('transformer.' prefixed)."""
-    if (model_dir / "model.safetensors").is_file():
-        tensors = _read_safetensors([model_dir / "model.safetensors"])
-    elif (model_dir / "model.safetensors.index.json").is_file():
-        index = json.loads((model_dir / "model.safetensors.index.json").read_text())
-        shards = sorted({model_dir / shard for shard in index["weight_map"].values()})
-        tensors = _read_safetensors(shards)
-    elif (model_dir / "flax_model.msgpack").is_file():
-        tensors = _read_flax_msgpack(model_dir / "flax_model.msgpack")
-    elif (model_dir / "pytorch_model.bin").is_file():
-        tensors = _read_torch_bin(model_dir / "pytorch_model.bin")
-    else:
-        raise JaxrapError(
-            f"{model_dir}: no weights found; expected one of {', '.join(WEIGHT_FILES)}"
-        )
+def _names(shapes: dict[str, tuple[int, ...]], names: CheckpointLayout) -> dict[str, str]:
     canonical = {}
-    for name, array in tensors.items():
-        if not name.startswith(("transformer.", "lm_head.")):
-            name = "transformer." + name  # GPT2Model checkpoints have no prefix
-        if not _IGNORED.search(name):
-            canonical[name] = array
+    for name in shapes:
+        key = names.canonical(name)
+        if key is not None:
+            canonical[key] = name
     return canonical
 
 
-def _read_safetensors(files: list[Path]) -> dict[str, np.ndarray]:
-    from safetensors import SafetensorError, safe_open
+def _checked_leaves(
+    template: Any, shapes: dict[str, tuple[int, ...]], names: dict[str, str], checkpoint: CheckpointLayout,
+    config: LMConfig, source: str,
+) -> list[tuple[tuple, str, bool]]:
+    """(params path, canonical name, transposed) of every leaf, after checking that the files
+    hold each with the shape the config implies."""
+    import jax
 
-    tensors = {}
-    for file in files:
-        try:
-            # The flax framework reads every dtype (bfloat16 included) as a jax array.
-            with safe_open(file, framework="flax") as handle:
-                for name in handle.keys():
-                    tensors[name] = np.asarray(handle.get_tensor(name).astype("float32"))
-        except (SafetensorError, OSError) as error:
-            raise JaxrapError(f"{file}: unreadable safetensors file ({error})") from None
-    return tensors
-
-
-def _read_flax_msgpack(file: Path) -> dict[str, np.ndarray]:
-    from flax import serialization
-
-    try:
-        tree = serialization.msgpack_restore(file.read_bytes())
-    except Exception as error:  # noqa: BLE001 - msgpack raises several unrelated types
-        raise JaxrapError(f"{file}: unreadable Flax msgpack ({type(error).__name__})") from None
-    tree = tree.get("params", tree)
-    tensors = {}
-
-    def walk(node: Any, path: tuple) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, (*path, key))
-            return
-        array = np.asarray(node, dtype=np.float32)
-        if path[-1] == "kernel":
-            # FlaxConv1D kernels are (out, in) where PyTorch's Conv1D is (in, out); the LM head's
-            # nn.Dense kernel is (in, out) where nn.Linear is (out, in): both transpose.
-            array = array.T
-        tensors[hf_name(path[1:] if path[0] == "transformer" else path)] = array
-
-    walk(tree, ())
-    return tensors
+    leaves = []
+    for key_path, leaf in jax.tree_util.tree_flatten_with_path(template)[0]:
+        path = tuple(key.key for key in key_path)
+        name, transposed = checkpoint.name(path), checkpoint.transposed(path)
+        if name not in names:
+            untied = " (config.json sets tie_word_embeddings: false)" if path[0] == "lm_head" else ""
+            raise JaxrapError(
+                f"{source}: checkpoint has no tensor {name}{untied} (is it a {checkpoint.family} LM checkpoint"
+                f" of this config, {config.describe()}?)"
+            )
+        expected = tuple(leaf.shape)[::-1] if transposed else tuple(leaf.shape)
+        if tuple(shapes[names[name]]) != expected:
+            raise JaxrapError(
+                f"{source}: tensor {name} has shape {tuple(shapes[names[name]])}, but config.json implies {expected}"
+            )
+        leaves.append((path, name, transposed))
+    return leaves
 
 
-def _read_torch_bin(file: Path) -> dict[str, np.ndarray]:
-    try:
-        import torch
-    except ImportError:
-        raise JaxrapError(
-            f"{file}: reading pytorch_model.bin needs torch (pip install torch), or convert the"
-            " checkpoint to model.safetensors"
-        ) from None
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - pickle errors come in many types
-        raise JaxrapError(f"{file}: unreadable PyTorch checkpoint ({type(error).__name__})") from None
-    return {name: tensor.float().numpy() for name, tensor in state.items()}
+def _place(host: np.ndarray, sharding: Any) -> Any:
+    """``host`` onto ``sharding``'s devices, each device's slice copied from it."""
+    import jax
+
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def _get(tree: Any, path: tuple) -> Any:
+    for key in path:
+        tree = tree[key]
+    return tree
+
+
+def _set(tree: dict, path: tuple, value: Any) -> None:
+    for key in path[:-1]:
+        tree = tree.setdefault(key, {})
+    tree[path[-1]] = value
 
 
 def save_pretrained(
-    out_dir: str | Path, config: GPT2Config, params: dict[str, Any], tokenizer: PreTrainedTokenizerFast | None = None
+    out_dir: str | Path, config: LMConfig, params: dict[str, Any], tokenizer: PreTrainedTokenizerFast | None = None
 ) -> Path:
-    """Write config.json + model.safetensors (+ tokenizer files) for transformers to load."""
+    """Write config.json + model.safetensors (float32) (+ tokenizer files) for transformers to load."""
     import jax
     from safetensors.numpy import save_file
 
@@ -195,13 +175,14 @@ def save_pretrained(
             f"params {'with' if 'lm_head' in params else 'without'} an lm_head do not match"
             f" tie_word_embeddings: {str(config.tie_word_embeddings).lower()}"
         )
+    checkpoint = layout(config)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {}
-    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-        name = hf_name(tuple(key.key for key in path))
+    for key_path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        path = tuple(key.key for key in key_path)
         array = np.asarray(jax.device_get(leaf), dtype=np.float32)
-        tensors[name] = np.ascontiguousarray(array.T if name in _LINEAR_WEIGHTS else array)
+        tensors[checkpoint.name(path)] = np.ascontiguousarray(array.T if checkpoint.transposed(path) else array)
     save_file(dict(sorted(tensors.items())), out / "model.safetensors", metadata={"format": "pt"})
     (out / "config.json").write_text(json.dumps(config.to_hf_dict(), indent=2, sort_keys=True) + "\n")
     if tokenizer is not None:

@@ -51,9 +51,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx, struct
 
-from jaxrap.model import gpt2
-from jaxrap.model.config import GPT2Config
-from jaxrap.model.gpt2 import KVCache
+from jaxrap.model import lm
+from jaxrap.model.kv_cache import KVCache
+from jaxrap.model.registry import LMConfig
 from jaxrap.phonetics.token_tables import TokenTables, token_tables
 from jaxrap.sample.bar_check import Bar, BarCheck, BarTarget, SongTargets, check_bar, closest
 from jaxrap.sample.decode import DecodeModel, lm_logits, prefill, prompt_rows
@@ -110,8 +110,8 @@ class BarPlan:
 
 def start_song(
     graphdef: nnx.GraphDef,
-    config: GPT2Config,
-    params: gpt2.Params,
+    config: LMConfig,
+    params: lm.Params,
     head: jax.Array,  # (C, V)
     prompt: jax.Array,  # (G, P) int32, right-padded: the prompt, and its unconditioned twin with guidance
     prompt_length: jax.Array,  # () int32
@@ -138,7 +138,7 @@ def start_song(
 
 def decode_bar(
     graphdef: nnx.GraphDef,
-    params: gpt2.Params,
+    params: lm.Params,
     head: jax.Array,
     state: BarState,
     plan: BarPlan,
@@ -147,7 +147,7 @@ def decode_bar(
     steps: jax.Array,  # () int32
 ) -> tuple[BarState, jax.Array]:
     """Up to ``steps`` steps of every row until each has ended its bar: (state, () all done)."""
-    model = gpt2.merge(graphdef, params)
+    model = lm.merge(graphdef, params)
     S, W = state.cache.mask.shape[1], plan.forced.shape[1]
     key = jax.random.fold_in(jax.random.fold_in(jax.random.key(sampling.seed), plan.bar), plan.attempt)
 
@@ -226,7 +226,7 @@ def select(state: BarState, sources: jax.Array, start: jax.Array, index: jax.Arr
 
 
 @functools.cache
-def _programs(graphdef: nnx.GraphDef, config: GPT2Config) -> tuple[Callable, Callable, Callable]:
+def _programs(graphdef: nnx.GraphDef, config: LMConfig) -> tuple[Callable, Callable, Callable]:
     """start_song, decode_bar and select jitted for one model structure (see decode._jitted)."""
     return (
         jax.jit(functools.partial(start_song, graphdef, config), static_argnames=("rows",)),
@@ -335,7 +335,7 @@ class BarDecoder:
         self.finished = np.zeros(params.num_samples, bool)
         self.bar = 0  # generated bars so far
         self._start, self._decode, self._select = _programs(model.graphdef, model.config)
-        S = model.config.n_positions
+        S = model.context
         self.window = min(BAR_WINDOW, S)
         self.state = self._start(
             model.params,
@@ -356,7 +356,7 @@ class BarDecoder:
 
     @property
     def done(self) -> bool:
-        return bool(self.finished.all()) or self.index >= self.model.config.n_positions
+        return bool(self.finished.all()) or self.index >= self.model.context
 
     def next_bar(self, cancel: threading.Event | None = None) -> list[KeptBar] | None:
         """The next bar of every sample not finished; None when ``cancel`` was set meanwhile."""
@@ -431,7 +431,7 @@ class BarDecoder:
         self.state = self._select(self.state, sources, np.int32(self.index), np.int32(new_index))
         self.index = new_index
         self.bar += 1
-        S = self.model.config.n_positions
+        S = self.model.context
         out = []
         for s, chosen in sorted(kept.items()):
             check, target = chosen.check, targets[s]

@@ -2,8 +2,9 @@
 
 Shapes never depend on what a user can change between calls, so nothing recompiles:
 
-- the KV cache and the token history have one slot per position, ``n_positions`` of them
-  (S), whatever ``max_new_tokens`` is;
+- the KV cache and the token history have one slot per position of the context
+  (``DecodeModel.context``: ``n_positions``, at most ``MAX_CONTEXT``), S of them, whatever
+  ``max_new_tokens`` is;
 - the prompt is padded on the right to a bucket (16, 32, 64, ... capped at S): one prefill
   program per bucket. Right padding, not left: every row holds the same prompt, so its tokens
   sit in slots 0..n-1 and decoding continues at slot n, and a prompt of n tokens leaves
@@ -15,14 +16,14 @@ Shapes never depend on what a user can change between calls, so nothing recompil
 ``prefill`` caches the prompt and returns the logits of the token after it; ``first_token``
 samples from them (the time to first token is one prompt pass, not a decode step more);
 ``decode_chunk`` runs a ``lax.while_loop`` of up to ``steps`` decode steps, each feeding the
-newest token through the model's own cache path (``GPT2.hidden_states`` with a ``KVCache``,
-laid out for this loop) and sampling the next, and returns the carried state (donated, so
+newest token through the model's own cache path (the network's ``hidden_states`` with a
+``KVCache``, laid out for this loop; any family, ``jaxrap.model.lm``) and sampling the next, and returns the carried state (donated, so
 the cache is updated in place) with the chunk's tokens, so the host streams text while the
 next chunk computes. Randomness: step t uses ``fold_in(key(seed), t)``, so tokens do not depend on
 chunk lengths, the process or the machine's load.
 
 Shapes: B samples, G model rows per sample (1, or 2 with guidance), P prompt bucket, S cache
-slots (n_positions), V vocab, K MAX_CHUNK.
+slots (the context), V vocab, K MAX_CHUNK.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from flax import nnx, struct
 
 from jaxrap.data.batches import bucket_length
 from jaxrap.errors import JaxrapError
-from jaxrap.model import gpt2
-from jaxrap.model.config import GPT2Config
-from jaxrap.model.gpt2 import KVCache
+from jaxrap.model import lm
+from jaxrap.model.kv_cache import KVCache
+from jaxrap.model.registry import LMConfig
 from jaxrap.sample.guidance import guide, model_rows
 from jaxrap.sample.processors import SamplingArrays, TokenHistory, process_logits, sample_tokens
 
@@ -49,6 +50,10 @@ CHUNK = 8  # tokens per jitted call after the first: a host round trip per chunk
 MAX_CHUNK = 16  # static size of a chunk's token buffer; the steps per call are traced
 NO_TOKEN = -1  # in a chunk's tokens: the row had already finished
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+# The longest context the sampler decodes in (KV cache and history slots). Models made for long
+# contexts (Llama 3.2: 131,072 positions) would otherwise allocate gigabytes of cache per row
+# for lyrics that use a few hundred tokens.
+MAX_CONTEXT = 4096
 
 
 @struct.dataclass
@@ -68,18 +73,14 @@ def prompt_bucket(length: int, cache_length: int) -> int:
     return bucket_length(length, cache_length, SMALLEST_BUCKET)
 
 
-def lm_head_kernel(params: gpt2.Params) -> jax.Array:
-    """The LM head as a (C, V) matrix: an untied head's own kernel, else the embedding
-    transposed. ``GPT2.logits`` multiplies by the transposed (V, C) embedding, which XLA:CPU
-    copies at every call (154 MB for GPT-2 small, more than the matmul reads); decoding
-    transposes it once."""
-    if "lm_head" in params:
-        return jnp.asarray(params["lm_head"]["kernel"])
-    return jnp.asarray(params["wte"]["embedding"]).T.copy()
+def context_length(config: LMConfig) -> int:
+    """S: the slots of the sampler's cache and history, ``n_positions`` up to MAX_CONTEXT."""
+    return min(config.n_positions, MAX_CONTEXT)
 
 
 def lm_logits(hidden: jax.Array, head: jax.Array) -> jax.Array:
-    """(B, C) final hidden states -> (B, V) float32 logits, as ``GPT2.logits`` computes them."""
+    """(B, C) final hidden states -> (B, V) float32 logits, as the networks' ``logits`` compute
+    them, with the (C, V) head of ``lm.head_kernel``."""
     return (hidden.astype(head.dtype) @ head).astype(jnp.float32)
 
 
@@ -96,9 +97,9 @@ def _generate_one(state: DecodeState, logits: jax.Array, params: SamplingArrays)
 
 def prefill(
     graphdef: nnx.GraphDef,
-    config: GPT2Config,
-    params: gpt2.Params,
-    head: jax.Array,  # (C, V) lm_head_kernel(params)
+    config: LMConfig,
+    params: lm.Params,
+    head: jax.Array,  # (C, V) lm.head_kernel(config, params)
     prompt: jax.Array,  # (G, P) int32, right-padded: the prompt, or its conditioned and unconditioned rows
     prompt_length: jax.Array,  # () int32, in 1..P
     sampling: SamplingArrays,
@@ -107,8 +108,8 @@ def prefill(
 ) -> tuple[DecodeState, jax.Array]:
     """Cache the prompt (each of its G rows) once for every sample and start the token history
     from its first row: (state, (G, V) logits of the token after the prompt)."""
-    model = gpt2.merge(graphdef, params)
-    (G, P), S, B = prompt.shape, config.n_positions, num_samples
+    model = lm.merge(graphdef, params)
+    (G, P), S, B = prompt.shape, context_length(config), num_samples
     valid = jnp.arange(P)[None] < prompt_length  # (1, P)
     hidden, cache = model.hidden_states(
         prompt, attention_mask=jnp.broadcast_to(valid, (G, P)), cache=KVCache.empty(config, G, P, head.dtype)
@@ -134,12 +135,12 @@ def first_token(state: DecodeState, logits: jax.Array, sampling: SamplingArrays)
 
 
 def next_logits(
-    graphdef: nnx.GraphDef, params: gpt2.Params, head: jax.Array, state: DecodeState, sampling: SamplingArrays
+    graphdef: nnx.GraphDef, params: lm.Params, head: jax.Array, state: DecodeState, sampling: SamplingArrays
 ) -> tuple[jax.Array, KVCache]:
     """Feed each row's newest token (not yet in the cache; it goes to slot cache.index) through
     the model: ((B, V) logits of the next token, guided when the state has guidance rows; the
     cache holding the token)."""
-    model = gpt2.merge(graphdef, params)
+    model = lm.merge(graphdef, params)
     hidden, cache = model.hidden_states(model_rows(state.history.newest, state.branches), cache=state.cache)  # (B*G, 1, C)
     assert cache is not None  # given a cache, hidden_states returns it updated
     return guide(lm_logits(hidden[:, 0], head), sampling.artist_guidance, state.branches), cache
@@ -147,8 +148,8 @@ def next_logits(
 
 def decode_chunk(
     graphdef: nnx.GraphDef,
-    params: gpt2.Params,
-    head: jax.Array,  # (C, V) lm_head_kernel(params)
+    params: lm.Params,
+    head: jax.Array,  # (C, V) lm.head_kernel(config, params)
     state: DecodeState,
     sampling: SamplingArrays,
     steps: jax.Array,  # () int32 in 1..MAX_CHUNK
@@ -175,7 +176,7 @@ def decode_chunk(
 
 
 @functools.cache
-def _jitted(graphdef: nnx.GraphDef, config: GPT2Config) -> tuple[Callable, Callable, Callable]:
+def _jitted(graphdef: nnx.GraphDef, config: LMConfig) -> tuple[Callable, Callable, Callable]:
     """prefill, first_token and decode_chunk jitted for one model structure, shared by every
     DecodeModel of it. Bound here rather than passed as static arguments: hashing a GraphDef
     at every call is slow next to a small model's decode step (README, Benchmarks — sampling)."""
@@ -193,26 +194,31 @@ class DecodeModel:
     and the jitted programs."""
 
     graphdef: nnx.GraphDef
-    config: GPT2Config
-    params: gpt2.Params
-    head: jax.Array  # (C, V), see lm_head_kernel
+    config: LMConfig
+    params: lm.Params
+    head: jax.Array  # (C, V), see lm.head_kernel
     prefill: Callable  # prefill(params, head, prompt (G, P), prompt_length, sampling, *, num_samples)
     first_token: Callable  # first_token(state, logits, sampling)
     decode_chunk: Callable  # decode_chunk(params, head, state, sampling, steps)
 
+    @property
+    def context(self) -> int:
+        """S: tokens of context the sampler decodes in (``context_length``)."""
+        return context_length(self.config)
+
     @classmethod
-    def from_params(cls, config: GPT2Config, params: gpt2.Params, dtype: str = "float32") -> DecodeModel:
+    def from_params(cls, config: LMConfig, params: lm.Params, dtype: str = "float32") -> DecodeModel:
         """float32 params (host or device) -> a DecodeModel computing in ``dtype``.
 
         bfloat16 stores the matmul weights (and the KV cache) in bfloat16, halving the bytes a
-        decode step reads; LayerNorm parameters and biases stay float32, logits are float32.
+        decode step reads; norm parameters and biases stay float32, logits are float32.
         """
         if dtype not in DTYPES:
             raise JaxrapError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         compute = DTYPES[dtype]
-        graphdef = gpt2.abstract(config, dtype=compute)[0]
+        graphdef = lm.abstract(config, dtype=compute)[0]
         params = jax.tree.map(lambda w: jnp.asarray(w, compute if np.ndim(w) >= 2 else jnp.float32), params)
-        return cls(graphdef, config, params, lm_head_kernel(params), *_jitted(graphdef, config))
+        return cls(graphdef, config, params, lm.head_kernel(config, params), *_jitted(graphdef, config))
 
 
 def prompt_rows(prompt_ids: Sequence[int], unconditioned_ids: Sequence[int] | None, cache_length: int) -> np.ndarray:
@@ -239,13 +245,13 @@ def token_chunks(
 
     NO_TOKEN marks a finished row. The next chunk is dispatched before this one is read, so
     the device never waits on the host. The caller must keep prompt + max_new_tokens within
-    n_positions; it may stop iterating at any time (the chunk in flight is dropped).
+    the context (``model.context``); it may stop iterating at any time (the chunk in flight is dropped).
     ``unconditioned_ids``: the prompt conditioned on unknown (as long as ``prompt_ids``) to guide
     against with ``sampling.artist_guidance`` (``jaxrap.sample.guidance``); None decodes unguided.
     """
-    length, S = len(prompt_ids), model.config.n_positions
+    length, S = len(prompt_ids), model.context
     if not 1 <= length <= S - int(sampling.max_new_tokens) or not 1 <= chunk <= MAX_CHUNK:
-        raise ValueError(f"{length} prompt tokens + max_new_tokens must fit n_positions {S}; chunk <= {MAX_CHUNK}")
+        raise ValueError(f"{length} prompt tokens + max_new_tokens must fit the context of {S}; chunk <= {MAX_CHUNK}")
     prompt = prompt_rows(prompt_ids, unconditioned_ids, S)
     state, logits = model.prefill(model.params, model.head, prompt, np.int32(length), sampling, num_samples=num_samples)
     state, tokens, done = model.first_token(state, logits, sampling)

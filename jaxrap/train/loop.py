@@ -62,7 +62,9 @@ class Model:
 
     forward: Forward
     abstract_params: Params  # ShapeDtypeStruct tree of the float32 params
-    init_params: Callable[[], Params]  # called only when no checkpoint is resumed
+    # Called with the params' shardings only when no checkpoint is resumed; returns the params
+    # placed with them (a checkpoint streamed onto the devices) or on the host (placed here).
+    init_params: Callable[[Any], Params]
     flops_per_token: float  # forward + backward FLOPs per trained token, for MFU
 
 
@@ -220,14 +222,5 @@ def _resume_or_init(
         step, (state, meta) = resumed
         say(f"resumed from checkpoint {step} in {checkpoints.directory}")
         return step, state, meta["data"]
-    return 0, steps.init_state(_place(model.init_params(), steps.state_shardings["params"])), None
-
-
-def _place(params: Params, shardings: Any) -> Params:
-    """Host (or single-device) params onto the mesh; every process passes the same values."""
-
-    def put(leaf: Any, target: jax.sharding.Sharding) -> jax.Array:
-        host = np.asarray(leaf)
-        return jax.make_array_from_callback(host.shape, target, lambda index: host[index])
-
-    return jax.tree.map(put, params, shardings)
+    shardings = steps.state_shardings["params"]
+    return 0, steps.init_state(sharding.place(model.init_params(shardings), shardings)), None

@@ -1,9 +1,10 @@
-"""Everything `jaxrap train` sets up around the loop: corpus, tokenizer, GPT-2, packed blocks.
+"""Everything `jaxrap train` sets up around the loop: corpus, tokenizer, model, packed blocks.
 
 ``run_training(config, run_dir)`` is the whole job: it prepares the corpus when ``data.path``
-holds none, trains a tokenizer when the model has none, builds or loads the model, packs the
-splits into blocks and hands the loop a ``forward``. The loop itself (``loop.train``) knows
-nothing of GPT-2; this module is the one place that ties them together. Before any of it, the
+holds none, trains a tokenizer when the model has none, builds or loads the model (any family,
+through the one model interface ``jaxrap.model.lm``), packs the splits into blocks and hands the
+loop a ``forward``. The loop itself (``loop.train``) knows nothing of the model; this module is
+the one place that ties them together. Before any of it, the
 mesh is checked against the devices and the run directory locked (``run_lock``: one writer).
 
 With several processes, the files of the run directory (config, model shape, tokenizer) and a
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
     from jaxrap.data.batches import PackedBlocks
-    from jaxrap.model.config import GPT2Config
-    from jaxrap.model.gpt2 import Params
+    from jaxrap.model.lm import Params
+    from jaxrap.model.registry import LMConfig
     from jaxrap.train.loop import TrainResult
     from jaxrap.train.trackers import Tracker
 
@@ -83,7 +84,7 @@ def _train_locked(
 ) -> TrainResult:
     import jax
 
-    from jaxrap.model import gpt2
+    from jaxrap.model import lm
     from jaxrap.train import loop
 
     check_resumable(run, config)
@@ -100,14 +101,13 @@ def _train_locked(
     _barrier("model-config")
 
     say(
-        f"model: GPT-2 {model_config.n_layer} layers x {model_config.n_embd} wide, {model_config.n_head} heads,"
-        f" vocab {model_config.vocab_size:,}, {model_config.num_params() / 1e6:.2f}M parameters,"
-        f" {config.model.dtype} compute"
+        f"model: {model_config.describe()}, vocab {model_config.vocab_size:,},"
+        f" {model_config.num_params() / 1e6:.2f}M parameters, {config.model.dtype} compute"
     )
     train_blocks, eval_blocks = _blocks(corpus, tokenizer, config, run)
     model = loop.Model(
-        forward=gpt2.make_forward(model_config, config.model.dtype),
-        abstract_params=gpt2.abstract(model_config)[1],
+        forward=lm.make_forward(model_config, config.model.dtype),
+        abstract_params=lm.abstract(model_config)[1],
         init_params=init_params,
         flops_per_token=model_config.flops_per_token(config.data.block_size),
     )
@@ -215,21 +215,30 @@ def _tokenizer_name(config: RunConfig) -> str | None:
 
 def model_from_config(
     config: RunConfig, run: RunDir, tokenizer: PreTrainedTokenizerFast, *, resuming: bool
-) -> tuple[GPT2Config, Callable[[], Params]]:
-    """(GPT2Config, init_params) for the run; init_params runs only when nothing is resumed."""
-    from jaxrap.model import gpt2, hf
-    from jaxrap.model.config import GPT2Config
-    from jaxrap.model.embeddings import grow_token_embeddings
+) -> tuple[LMConfig, Callable[..., Params]]:
+    """(model config, init_params) for the run; init_params runs only when nothing is resumed.
+
+    ``init_params(shardings=None)``: a scratch model's random init on the host, or a pretrained
+    model's weights, read tensor by tensor onto ``shardings`` when given (on the host without),
+    its embedding (and untied head) grown on the host for the artist tokens as they arrive.
+    Everything the model's config alone can refuse (family, RoPE, heads, sliding window, block
+    size, tokenizer size) is refused here, before any weight is read.
+    """
+    from jaxrap.model import hf, lm
+    from jaxrap.model.embeddings import grow_rows
+    from jaxrap.model.hf_names import layout
+    from jaxrap.model.registry import read_config, scratch_config
 
     init = config.model.init
     if resuming:
-        model_config = GPT2Config.from_file(run.model_config_file)  # the shape trained so far
+        model_config = read_config(run.model_config_file)  # the shape trained so far
     elif init == SCRATCH:
         shape = config.model.shape
         assert shape is not None  # the config gives a scratch model the default shape
-        model_config = GPT2Config(
-            n_layer=shape.n_layer, n_head=shape.n_head, n_embd=shape.n_embd, n_positions=shape.n_positions,
-            resid_pdrop=shape.dropout, embd_pdrop=shape.dropout, attn_pdrop=shape.dropout,
+        model_config = scratch_config(
+            shape.model_type, n_layer=shape.n_layer, n_head=shape.n_head, n_embd=shape.n_embd,
+            n_positions=shape.n_positions, dropout=shape.dropout, n_kv_head=shape.n_kv_head, n_inner=shape.n_inner,
+            head_dim=shape.head_dim, rope_theta=shape.rope_theta, tie_word_embeddings=shape.tie_word_embeddings,
         ).for_tokenizer(tokenizer)
     else:
         model_config = hf.load_config(hf.resolve_model_dir(init))
@@ -240,19 +249,28 @@ def model_from_config(
             f"model.tokenizer has {len(tokenizer):,} tokens but {init} embeds only {model_config.vocab_size:,};"
             " use the model's own tokenizer (model.tokenizer: null)"
         )
-    problem = block_size_problem(config.data.block_size, model_config.n_positions, "the model's n_positions")
+    problem = block_size_problem(
+        config.data.block_size, model_config.n_positions, f"the model's {model_config.context_name}"
+    )
     if problem:
         raise JaxrapError(f"data.block_size: {problem}")
 
-    def init_params() -> Params:
+    def init_params(shardings: Any = None) -> Params:
         if init == SCRATCH:
-            return gpt2.build(model_config, seed=config.train.seed)[1]
-        params = hf.load_pretrained(init)[1]
+            return lm.build(model_config, seed=config.train.seed)[1]
+        adapt = None
         if config.data.artist_tokens:
-            params = grow_token_embeddings(
-                params, model_config.vocab_size, _added_token_ids(config, tokenizer), seed=config.train.seed
-            )
-        return params
+            new_ids, seed = _added_token_ids(config, tokenizer), config.train.seed
+            embedding = layout(model_config).token_embedding
+
+            def adapt(path: tuple, array: Any) -> Any:  # (V0, C) embedding, (C, V0) untied head -> grown
+                if path == embedding:
+                    return grow_rows(array, model_config.vocab_size, new_ids, seed=seed)
+                if path == ("lm_head", "kernel"):
+                    return grow_rows(array.T, model_config.vocab_size, new_ids, seed=seed, draw=1).T
+                return array
+
+        return hf.load_pretrained(init, shardings=shardings, adapt=adapt)[1]
 
     return model_config, init_params
 
@@ -300,7 +318,7 @@ def _blocks(
     return pack_blocks(train, block_size), pack_blocks(validation, block_size)
 
 
-def _hf_json(model_config: GPT2Config) -> str:
+def _hf_json(model_config: LMConfig) -> str:
     import json
 
     return json.dumps(model_config.to_hf_dict(), indent=2, sort_keys=True) + "\n"
