@@ -6,10 +6,13 @@ side imports the other.
 
 ``RUN/checkpoints/<step>/`` holds three items:
 
-- ``params``: the model's float32 parameters (what generate / export / eval read);
+- ``params``: the model's trainable float32 parameters (what generate / export / eval read):
+  all of them, or a LoRA run's adapters and new embedding rows (its base is not saved);
 - ``train_state``: ``step``, ``opt_state`` and ``rng`` (what resuming needs besides params);
 - ``meta``: JSON with ``step``, the data iterator position (``data``), the resolved run config
-  (``config``) and ``eval_loss`` when the step evaluated;
+  (``config``), what the run trains beyond its params (``model``: a LoRA run's base, by
+  ``model.init`` and fingerprint, and its adapters' spec) and ``eval_loss`` when the step
+  evaluated;
 
 plus Orbax's ``metrics`` (``eval_loss``) that ranks checkpoints. Saves are asynchronous: the
 arrays are copied off the devices while ``save`` blocks, written by a background thread, and
@@ -122,6 +125,10 @@ class Checkpoints:
             ),
         )
         return {"params": restored.params, **restored.train_state}, restored.meta
+
+    def restore_meta(self, step: int) -> dict[str, Any]:
+        """The ``meta`` item of ``step`` alone (no array is read)."""
+        return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
 
     def restore_params(self, step: int, abstract_params: Any) -> Any:
         """The params of ``step``, without reading the optimizer state."""

@@ -12,6 +12,7 @@ Pure Python (pydantic + PyYAML, no jax): configs load, validate and print instan
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
+from jaxrap.byte_sizes import size_problem
 from jaxrap.errors import JaxrapError
 from jaxrap.shape_rules import block_size_problem, width_problem
 
@@ -69,6 +71,31 @@ class ShapeConfig(Section):
         return self
 
 
+class LoraConfig(Section):
+    """LoRA: train low-rank adapters on chosen linear layers of a frozen pretrained model
+    (``jaxrap.model.lora``); the artist tokens' new embedding rows train with them."""
+
+    rank: int = Field(16, gt=0, description="rank r of each adapter: A is (in, r), B is (r, out); at most the smaller side of a target")
+    alpha: float = Field(32.0, gt=0.0, description="scale: the update is (alpha / rank) x A B")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on each adapted layer's input, before A (training only)")
+    targets: str | list[str] | None = Field(
+        None,
+        description="linear layers to adapt: HF module names (a list: c_attn, q_proj, ...) or a regex matched in full"
+        " against each layer's name and dotted path (q_proj|v_proj); null: every linear layer of the blocks",
+    )
+
+    @model_validator(mode="after")
+    def _targets_are_names_or_a_regex(self) -> LoraConfig:
+        if isinstance(self.targets, list) and not all(name.strip() for name in self.targets) or self.targets in ("", []):
+            raise ValueError(f"targets: expected module names or a regex, got {self.targets!r}")
+        if isinstance(self.targets, str):
+            try:
+                re.compile(self.targets)
+            except re.error as error:
+                raise ValueError(f"targets: not a valid regex ({error}), got {self.targets!r}") from None
+        return self
+
+
 class ModelConfig(Section):
     init: str = Field(SCRATCH, description="'scratch' (random init of model.shape), a Hugging Face model directory, or a hub id")
     shape: ShapeConfig | None = Field(None, description="from-scratch shape; only with init: scratch (default shape when omitted)")
@@ -80,6 +107,10 @@ class ModelConfig(Section):
     dtype: Literal["float32", "bfloat16"] = Field(
         "float32", description="compute dtype of matmuls; master weights and optimizer state stay float32"
     )
+    lora: LoraConfig | None = Field(None, description="train LoRA adapters on a frozen model.init; null: full fine-tuning")
+    base_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="with lora: dtype the frozen base is stored in on the devices (bfloat16 halves it)"
+    )
 
     @model_validator(mode="after")
     def _shape_only_for_scratch(self) -> ModelConfig:
@@ -87,6 +118,12 @@ class ModelConfig(Section):
             self.shape = ShapeConfig()
         elif self.init != SCRATCH and self.shape is not None:
             raise ValueError(f"shape: only used with init: {SCRATCH} (init is {self.init!r}); remove it")
+        if self.lora is not None and self.init == SCRATCH:
+            raise ValueError(f"lora: needs a pretrained model.init to adapt (a {SCRATCH} model's random weights would stay frozen)")
+        if self.base_dtype != "float32" and self.lora is None:
+            raise ValueError(
+                f"base_dtype: {self.base_dtype} needs model.lora (full fine-tuning keeps float32 master weights)"
+            )
         return self
 
 
@@ -144,6 +181,22 @@ class TrainConfig(Section):
     peak_flops: float | None = Field(
         None, gt=0.0, description="per-device peak FLOP/s for MFU; null: a known table for TPU/GPU, a quick matmul measurement on CPU"
     )
+    remat: Literal["none", "block"] = Field(
+        "none", description="activation rematerialisation: block keeps only each block's input and recomputes the rest"
+        " in the backward pass (less memory, more compute)"
+    )
+    device_memory: str | None = Field(
+        None,
+        description="memory per device that `jaxrap train` checks the memory plan against, e.g. 16GiB;"
+        " null: what the devices report (TPU, GPU), or the host's memory shared by its CPU devices",
+    )
+
+    @model_validator(mode="after")
+    def _device_memory_parses(self) -> TrainConfig:
+        problem = size_problem(self.device_memory) if self.device_memory is not None else None
+        if problem:
+            raise ValueError(f"device_memory: {problem}")
+        return self
 
 
 class MeshConfig(Section):
@@ -198,6 +251,17 @@ def config_from_dict(data: dict[str, Any], source: str = "config") -> RunConfig:
     except ValidationError as error:
         problems = "\n".join(_describe(problem) for problem in error.errors())
         raise JaxrapError(f"{source}: invalid config\n{problems}") from None
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as ``{"section.key": value}``: how messages name what differs."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jaxrap.data.artists import SongPrompt
 from jaxrap.errors import JaxrapError
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
     from jaxrap.config import RunConfig
+    from jaxrap.model.lora import LoraSpec
+    from jaxrap.model.registry import LMConfig
 
 CONFIG_FILE = "config.yaml"
 MODEL_CONFIG_FILE = "model_config.json"
@@ -104,27 +106,69 @@ def read_run_prompt(run: RunDir) -> tuple[PreTrainedTokenizerFast, RunConfig, So
     return tokenizer, config, song_prompt
 
 
+@dataclass(frozen=True)
+class RunParams:
+    """A checkpoint's params as saved: all of the model's, or a LoRA run's adapters (``lora``)."""
+
+    step: int
+    params: Any  # on the default device: the trainable params (lm's layout, or the adapters')
+    lora: LoraSpec | None = None  # the adapters' spec; None for a full fine-tuning run
+    base: str | None = None  # a LoRA run's model.init
+    base_fingerprint: str | None = None  # and its lora.base_fingerprint when trained
+
+
 def load_run_model(
     run_dir: str | Path, step: int | str | None = None, *, warn: Callable[[str], None] | None = None
 ) -> LoadedModel:
     """The model of a run's checkpoint: ``step`` (an int, ``"best"`` by validation loss, or None
-    for the newest readable one; an unreadable newest one is skipped with a warning)."""
+    for the newest readable one; an unreadable newest one is skipped with a warning). A LoRA
+    run's adapters are merged, inside jit, onto its base (``model.init``, refused when it is
+    no longer the base they were trained on)."""
     import jax
 
-    from jaxrap.checkpoint import Checkpoints
-    from jaxrap.model import lm
+    from jaxrap.model import lora
+    from jaxrap.model.partition import join
     from jaxrap.model.registry import read_config
 
     run = RunDir(Path(run_dir))
-    if not is_run_dir(run.path):
-        raise JaxrapError(
-            f"{run.path}: not a training run directory (no {CONFIG_FILE} and {CHECKPOINTS_DIR}/); train one with `jaxrap train`"
-        )
+    config = read_config(_checked(run).model_config_file)
+    saved = load_run_params(run.path, step, warn=warn)
+    tokenizer, run_config, song_prompt = read_run_prompt(run)
+    if saved.lora is None:
+        params = jax.device_get(saved.params)
+    else:
+        assert saved.base is not None  # a LoRA run's record names its base
+        params = lora.merged(config, saved.lora, join(saved.params, load_lora_base(config, saved, seed=run_config.train.seed)))
+    return LoadedModel(config, params, tokenizer, saved.step, run_config, song_prompt)
+
+
+def load_run_params(run_dir: str | Path, step: int | str | None = None, *, warn: Callable[[str], None] | None = None) -> RunParams:
+    """The params of a run's checkpoint as saved (``load_run_model`` has ``step`` and ``warn``),
+    on the default device."""
+    import jax
+
+    from jaxrap.checkpoint import Checkpoints
+    from jaxrap.model import lm, lora
+    from jaxrap.model.partition import partition
+    from jaxrap.model.registry import read_config
+
+    run = _checked(RunDir(Path(run_dir)))
     say = warn or (lambda text: print(text, file=sys.stderr))
     config = read_config(run.model_config_file)
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    _, abstract = lm.abstract(config)
-    target = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device), abstract)
+
+    def restore(checkpoints: Checkpoints, step: int) -> RunParams:
+        record = checkpoints.restore_meta(step).get("model", {}).get("lora")
+        if not record:
+            return RunParams(step, checkpoints.restore_params(step, on_device(lm.abstract(config)[1])))
+        spec = lora.LoraSpec.from_record(config, record)
+        trainable = partition(lora.abstract(config, spec)[1], lora.is_trainable)[0]
+        params = checkpoints.restore_params(step, on_device(trainable))
+        return RunParams(step, params, spec, record["base"], record["base_fingerprint"])
+
+    def on_device(abstract: Any) -> Any:
+        return jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device), abstract)
+
     with Checkpoints(run.checkpoints_dir, read_only=True) as checkpoints:
         steps = checkpoints.steps()
         if not steps:
@@ -136,9 +180,35 @@ def load_run_model(
         if step is not None and int(step) not in steps:
             raise JaxrapError(f"{run.checkpoints_dir}: no checkpoint {step}; available: {', '.join(map(str, steps))}")
         restored = checkpoints.restore_newest_valid(
-            lambda s: checkpoints.restore_params(s, target), warn=say, steps=[int(step)] if step is not None else None
+            lambda s: restore(checkpoints, s), warn=say, steps=[int(step)] if step is not None else None
         )
     assert restored is not None  # steps is not empty: a step restored, or restore_newest_valid raised
-    step, params = restored
-    tokenizer, run_config, song_prompt = read_run_prompt(run)
-    return LoadedModel(config, jax.device_get(params), tokenizer, step, run_config, song_prompt)
+    return restored[1]
+
+
+def load_lora_base(config: LMConfig, saved: RunParams, *, seed: int) -> Any:
+    """A LoRA run's frozen base as it trained on (float32 host arrays, the embedding and untied
+    head grown for the run's new tokens as training grew them), refused in one line when
+    ``model.init`` no longer holds the base the adapters were trained on."""
+    from jaxrap.model import hf, lora
+    from jaxrap.model.embeddings import grow_as_loaded
+
+    assert saved.lora is not None and saved.base is not None
+    model_dir = hf.resolve_model_dir(saved.base)
+    fingerprint = lora.checkpoint_fingerprint(model_dir)
+    if fingerprint != saved.base_fingerprint:
+        raise JaxrapError(
+            f"checkpoint {saved.step}'s adapters were trained on {saved.base} with fingerprint {saved.base_fingerprint},"
+            f" but {model_dir} now holds a model with fingerprint {fingerprint} (another config or other tensors);"
+            " put the base back, or export the run with the base it was trained on"
+        )
+    adapt = grow_as_loaded(config, saved.lora.new_ids, seed=seed) if saved.lora.new_ids else None
+    return hf.load_pretrained(model_dir, adapt=adapt)[1]
+
+
+def _checked(run: RunDir) -> RunDir:
+    if not is_run_dir(run.path):
+        raise JaxrapError(
+            f"{run.path}: not a training run directory (no {CONFIG_FILE} and {CHECKPOINTS_DIR}/); train one with `jaxrap train`"
+        )
+    return run

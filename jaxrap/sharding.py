@@ -13,7 +13,12 @@ A 2-D mesh over all devices (of all processes) with axes ``("data", "fsdp")``.
   leaves (the RNG key, the step and Adam's counts, biases, LayerNorm parameters) stay whole on
   every device.
 
-Nothing here knows the model: rules look at leaf shapes only.
+LoRA's adapters (``jaxrap.model.lora``) follow the kernels they adapt rather than their own
+largest side: A (in, r) is split along its input axis and B (r, out) along its output axis
+(when the fsdp size divides it), and the rank axis is never split.
+
+Nothing else here knows the model: the rules look at leaf shapes, and at the names of those
+two adapter leaves.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ BATCH_AXES = ("data", "fsdp")  # the batch dimension is split over every device
 # saves a few KiB per device, costs a collective each time a step reads them, and would split
 # the two words of the key (or a (4,) bias) across devices.
 MIN_SHARDED_SIZE = 4096
+# The axis each LoRA adapter leaf is split along, by its params name (jaxrap.model.lora's).
+ADAPTER_AXES = {"lora_a": 0, "lora_b": 1}
 
 
 def make_mesh(config: MeshConfig, devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -63,12 +70,14 @@ def batch_sharding(mesh: Mesh, leading_axes: int = 0) -> NamedSharding:
     return NamedSharding(mesh, P(*([None] * leading_axes), BATCH_AXES))
 
 
-def leaf_spec(shape: tuple[int, ...], fsdp: int) -> P:
-    """Split the largest dimension that ``fsdp`` divides over the fsdp axis; replicate a leaf
-    under MIN_SHARDED_SIZE elements, or one that no dimension of divides."""
+def leaf_spec(shape: tuple[int, ...], fsdp: int, axis: int | None = None) -> P:
+    """Split the largest dimension that ``fsdp`` divides over the fsdp axis (only ``axis``, when
+    given); replicate a leaf under MIN_SHARDED_SIZE elements, or one that no such dimension of
+    divides."""
     if fsdp == 1 or math.prod(shape) < MIN_SHARDED_SIZE:
         return P()
-    candidates = [(size, dim) for dim, size in enumerate(shape) if size % fsdp == 0]
+    dims = range(len(shape)) if axis is None else [axis]
+    candidates = [(shape[dim], dim) for dim in dims if shape[dim] % fsdp == 0]
     if not candidates:
         return P()
     _, dim = max(candidates)
@@ -78,7 +87,12 @@ def leaf_spec(shape: tuple[int, ...], fsdp: int) -> P:
 def state_shardings(mesh: Mesh, abstract_state: Any) -> Any:
     """A NamedSharding for every leaf of a (params / optimizer state / train state) tree."""
     fsdp = mesh.shape["fsdp"]
-    return jax.tree.map(lambda leaf: NamedSharding(mesh, leaf_spec(tuple(leaf.shape), fsdp)), abstract_state)
+
+    def spec(path: tuple, leaf: Any) -> NamedSharding:
+        name = getattr(path[-1], "key", None) if path else None
+        return NamedSharding(mesh, leaf_spec(tuple(leaf.shape), fsdp, ADAPTER_AXES.get(name) if isinstance(name, str) else None))
+
+    return jax.tree_util.tree_map_with_path(spec, abstract_state)
 
 
 def place(params: Any, shardings: Any) -> Any:

@@ -213,7 +213,7 @@ def measure_loop(shape: Shape, loop_steps: int, save_every: int, log_every: int,
     model = loop.Model(
         forward=make_forward(shape.model, "float32"),
         abstract_params=gpt2.abstract(shape.model)[1],
-        init_params=lambda shardings: gpt2.build(shape.model, seed=0)[1],
+        init_params=lambda shardings, frozen: gpt2.build(shape.model, seed=0)[1],
         flops_per_token=shape.model.flops_per_token(shape.block),
     )
     logged: dict[int, float] = {}

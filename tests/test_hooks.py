@@ -102,7 +102,7 @@ def test_a_poisoned_batch_at_a_save_step_stops_before_saving(kind, overrides, pr
     model = loop.Model(
         forward=_poisoned_forward(model_config, kind),
         abstract_params=gpt2.abstract(model_config)[1],
-        init_params=lambda shardings: gpt2.build(model_config, seed=0)[1],
+        init_params=lambda shardings, frozen: gpt2.build(model_config, seed=0)[1],
         flops_per_token=1.0,
     )
     blocks = _blocks()

@@ -20,6 +20,7 @@ COMMANDS = {
     "tokenizer": "tokenizer",
     "init": "init_model",
     "train": "train",
+    "plan": "plan",
     "export": "export",
     "eval": "evaluate",
     "generate": "generate",

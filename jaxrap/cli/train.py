@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(text, soft_wrap=True)
 
     say(f"run directory {run.path} ({jax.process_count()} process(es), {jax.device_count()} {jax.devices()[0].platform} device(s))")
-    result = run_training(config, run.path, trackers=trackers, source=args.source, say=say)
+    result = run_training(config, run.path, trackers=trackers, source=args.source, say=say, check_memory=True)
     if result.stopped_by is not None:
         return 0
     if result.eval_loss is not None:

@@ -18,10 +18,13 @@ Host numpy only: runs once, before the params go to the devices.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from jaxrap.model.registry import LMConfig
 
 NOISE_SCALE = 1e-2  # noise std as a fraction of each dimension's std over the existing rows
 
@@ -62,3 +65,21 @@ def grow_rows(matrix: Any, vocab_size: int, new_ids: Sequence[int], *, seed: int
     noise = rng.standard_normal((int(fresh.sum()), width)) * (NOISE_SCALE * kept.std(axis=0))
     grown[fresh] = kept.mean(axis=0) + noise
     return grown
+
+
+def grow_as_loaded(config: LMConfig, new_ids: Sequence[int], *, seed: int) -> Callable[[tuple, np.ndarray], np.ndarray]:
+    """The loader's ``adapt`` (``jaxrap.model.hf.load_pretrained``) that grows a pretrained
+    (V0, C) embedding and untied (C, V0) head to ``config.vocab_size`` as ``grow_token_embeddings``
+    would, each as it is read: the embedding is the seed's first draw, the head its second."""
+    from jaxrap.model.hf_names import layout
+
+    embedding = layout(config).token_embedding
+
+    def adapt(path: tuple, array: np.ndarray) -> np.ndarray:
+        if path == embedding:
+            return grow_rows(array, config.vocab_size, new_ids, seed=seed)
+        if path == ("lm_head", "kernel"):
+            return grow_rows(array.T, config.vocab_size, new_ids, seed=seed, draw=1).T
+        return array
+
+    return adapt

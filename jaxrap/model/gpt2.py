@@ -130,8 +130,9 @@ class GPT2(nnx.Module):
     """GPT2LMHeadModel: token + learned position embeddings, pre-LN blocks, an LM head tied to
     the token embedding, or its own ``lm_head`` kernel (C, V) when the config unties them."""
 
-    def __init__(self, config: GPT2Config, *, dtype: Any = jnp.float32, rngs: nnx.Rngs):
+    def __init__(self, config: GPT2Config, *, dtype: Any = jnp.float32, remat: bool = False, rngs: nnx.Rngs):
         init = nnx.initializers.normal(config.initializer_range)
+        self.remat = remat
         self.wte = nnx.Embed(config.vocab_size, config.n_embd, dtype=dtype, embedding_init=init, rngs=rngs)
         self.wpe = nnx.Embed(config.n_positions, config.n_embd, dtype=dtype, embedding_init=init, rngs=rngs)
         self.drop = nnx.Dropout(config.embd_pdrop)
@@ -172,7 +173,8 @@ class GPT2(nnx.Module):
         for i, block in enumerate(self.h):
             kv = None if cache is None else (cache.keys[i], cache.values[i])
             layer_key = None if dropout_key is None else jax.random.fold_in(dropout_key, 16 + i)
-            x, kv = block(gradient_boundary(x), allowed, kv, index, layer_key)  # identity; XLA:CPU's, see xla_cpu
+            call = jax.checkpoint(block) if self.remat and cache is None else block  # lm's remat
+            x, kv = call(gradient_boundary(x), allowed, kv, index, layer_key)  # identity; XLA:CPU's, see xla_cpu
             if kv is not None:
                 keys.append(kv[0])
                 values.append(kv[1])

@@ -181,8 +181,9 @@ class Llama(nnx.Module):
     """LlamaForCausalLM (and its Mistral / Qwen2 / Qwen3 variants): token embedding, L blocks,
     a final RMSNorm, and an LM head tied to the embedding or its own ``lm_head`` kernel (C, V)."""
 
-    def __init__(self, config: LlamaConfig, *, dtype: Any = jnp.float32, rngs: nnx.Rngs):
+    def __init__(self, config: LlamaConfig, *, dtype: Any = jnp.float32, remat: bool = False, rngs: nnx.Rngs):
         init = nnx.initializers.normal(config.initializer_range)
+        self.remat = remat
         self.embed_tokens = nnx.Embed(config.vocab_size, config.hidden_size, dtype=dtype, embedding_init=init, rngs=rngs)
         self.layers = nnx.List([Block(config, dtype=dtype, rngs=rngs) for _ in range(config.num_hidden_layers)])
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
@@ -222,7 +223,8 @@ class Llama(nnx.Module):
         for i, block in enumerate(self.layers):
             kv = None if cache is None else (cache.keys[i], cache.values[i])
             layer_key = None if dropout_key is None else jax.random.fold_in(dropout_key, 16 + i)
-            x, kv = block(gradient_boundary(x), rope, None if fused_causal else allowed, kv, index, layer_key)
+            call = jax.checkpoint(block) if self.remat and cache is None else block  # lm's remat
+            x, kv = call(gradient_boundary(x), rope, None if fused_causal else allowed, kv, index, layer_key)
             if kv is not None:
                 keys.append(kv[0])
                 values.append(kv[1])

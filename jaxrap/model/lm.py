@@ -5,13 +5,16 @@ family (``jaxrap.model.registry`` maps a config's ``model_type`` to its network)
     graphdef, shapes = lm.abstract(config, dtype=...)    # structure only, no weights allocated
     logits, cache = lm.forward(graphdef, params, ids, attention_mask=..., positions=..., cache=...)
     forward = lm.make_forward(config, "bfloat16")         # forward(params, ids, dropout_key) -> logits
+    forward = lm.make_forward(config, remat=True)         # the same, each block rematerialised in the backward pass
     network = lm.merge(graphdef, params)                  # .hidden_states(...), .logits(hidden)
     cache = KVCache.empty(config, batch, slots, dtype)    # jaxrap.model.kv_cache: KV heads only
 
 Every family's network takes the same call: token ids (B, T), an optional padding mask,
 per-row position ids (B, T) (RoPE and learned positions both follow them: bar decoding and
 guidance rows rely on that), an optional ``KVCache`` written from its ``index``, and a dropout
-key; it returns float32 logits (B, T, V) and the updated cache. Params are a plain nested dict
+key; it returns float32 logits (B, T, V) and the updated cache. Built with ``remat=True``, each
+block keeps only its input for the backward pass and recomputes the rest (``train.remat:
+block``: activation memory of one block instead of all; decoding with a cache never does). Params are a plain nested dict
 of arrays mirroring HF's module names (``jaxrap.model.hf_names``); graphdef is the hashable
 static structure (shapes, compute dtype), closed over by jitted functions.
 """
@@ -56,9 +59,9 @@ def build(config: LMConfig, *, seed: int = 0, dtype: Any = jnp.float32) -> tuple
     return graphdef, nnx.to_pure_dict(state)
 
 
-def abstract(config: LMConfig, *, dtype: Any = jnp.float32) -> tuple[nnx.GraphDef, Params]:
+def abstract(config: LMConfig, *, dtype: Any = jnp.float32, remat: bool = False) -> tuple[nnx.GraphDef, Params]:
     """graphdef and a params tree of ShapeDtypeStructs, without allocating weights."""
-    model = nnx.eval_shape(lambda: network_class(config)(config, dtype=dtype, rngs=nnx.Rngs(0)))
+    model = nnx.eval_shape(lambda: network_class(config)(config, dtype=dtype, remat=remat, rngs=nnx.Rngs(0)))
     graphdef, state = nnx.split(model)
     return graphdef, nnx.to_pure_dict(state)
 
@@ -68,10 +71,10 @@ def forward(graphdef: nnx.GraphDef, params: Params, input_ids: jax.Array, **kwar
     return nnx.merge(graphdef, params)(input_ids, **kwargs)
 
 
-def make_forward(config: LMConfig, dtype: str = "float32") -> Forward:
+def make_forward(config: LMConfig, dtype: str = "float32", *, remat: bool = False) -> Forward:
     """``forward(params, input_ids (B, T), dropout_key or None) -> logits (B, T, V)`` computing
     in ``dtype``: the model as training, scoring and evaluation see it (no cache)."""
-    graphdef, _ = abstract(config, dtype=jnp.dtype(dtype))
+    graphdef, _ = abstract(config, dtype=jnp.dtype(dtype), remat=remat)
 
     def logits(params: Params, input_ids: jax.Array, dropout_key: jax.Array | None) -> jax.Array:
         return forward(graphdef, params, input_ids, dropout_key=dropout_key)[0]

@@ -207,14 +207,17 @@ class CheckpointHook:
     """On save steps: a checkpoint of the state, the data position and the run config (with the
     step's validation loss, which ranks the best). On a stop, waits for it and says so."""
 
-    def __init__(self, checkpoints: Checkpoints, config: RunConfig, say: Callable[[str], None]):
+    def __init__(
+        self, checkpoints: Checkpoints, config: RunConfig, say: Callable[[str], None], model: dict[str, Any] | None = None
+    ):
         self.checkpoints = checkpoints
         self.config = config
         self.say = say
+        self.model = model or {}  # the loop's Model.record: a LoRA run's base and adapters
 
     def __call__(self, info: StepInfo) -> None:
         if info.save:
-            meta = {"data": info.data_state, "config": self.config.model_dump(mode="json")}
+            meta = {"data": info.data_state, "config": self.config.model_dump(mode="json"), "model": self.model}
             self.checkpoints.save(info.step, info.state, meta, eval_loss=info.eval_loss)
         if info.stop is not None:
             self.checkpoints.wait()

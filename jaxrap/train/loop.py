@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from jaxrap import sharding
 from jaxrap.checkpoint import Checkpoints, abstract_like
-from jaxrap.config import RunConfig, TrainConfig
+from jaxrap.config import RunConfig, TrainConfig, flatten
 from jaxrap.data.batches import EvalBatches, PackedBlocks, TrainBatches
 from jaxrap.dispatch import DispatchWindow
 from jaxrap.errors import JaxrapError
@@ -58,14 +58,24 @@ class TrainResult:
 @dataclass(frozen=True)
 class Model:
     """What the loop needs of a model: a forward, its shape, initial params and FLOPs. Not a
-    loaded model (``jaxrap.load.LoadedModel``): weights come from ``init_params`` or a checkpoint."""
+    loaded model (``jaxrap.load.LoadedModel``): weights come from ``init_params`` or a checkpoint.
 
-    forward: Forward
-    abstract_params: Params  # ShapeDtypeStruct tree of the float32 params
-    # Called with the params' shardings only when no checkpoint is resumed; returns the params
-    # placed with them (a checkpoint streamed onto the devices) or on the host (placed here).
-    init_params: Callable[[Any], Params]
+    The params are the trainable ones (in the train state and the checkpoints) and, for a model
+    with a frozen part (a LoRA run's base), the frozen ones: loaded by ``load_frozen`` at every
+    start, resumed or not, and passed to each step, never trained or saved (``step``)."""
+
+    forward: Forward  # forward(params, input_ids, dropout_key), params = trainable and frozen joined
+    abstract_params: Params  # ShapeDtypeStruct tree of the trainable float32 params
+    # Called with the params' shardings and the frozen params only when no checkpoint is resumed;
+    # returns the params placed with them (a checkpoint streamed onto the devices) or on the
+    # host (placed here).
+    init_params: Callable[[Any, Params], Params]
     flops_per_token: float  # forward + backward FLOPs per trained token, for MFU
+    abstract_frozen: Params = field(default_factory=dict)  # ShapeDtypeStructs of the frozen params, in their dtype
+    load_frozen: Callable[[Any], Params] = lambda shardings: {}  # their shardings -> the frozen params, placed
+    # What every checkpoint records of the model besides its params (a LoRA run's base and
+    # adapters); a checkpoint that records something else is refused on resume.
+    record: dict[str, Any] = field(default_factory=dict)
 
 
 def train(
@@ -81,10 +91,10 @@ def train(
 ) -> TrainResult:
     """Train to ``config.train.steps``, resuming from ``checkpoint_dir`` when it has checkpoints."""
     tc = config.train
-    steps = _CompiledSteps.build(config, model, mesh or sharding.make_mesh(config.mesh), train_blocks.block_size)
+    steps = CompiledSteps.build(config, model, mesh or sharding.make_mesh(config.mesh), train_blocks.block_size)
     checkpoints = Checkpoints(checkpoint_dir, keep=tc.keep_checkpoints, async_save=async_checkpoints)
     tracker = CompositeTracker(trackers)
-    step, state, data_state = _resume_or_init(checkpoints, steps, model, tc.seed, tracker.message)
+    step, state, frozen, data_state = _resume_or_init(checkpoints, steps, model, tc.seed, tracker.message)
     # Each step consumed one global batch, so the checkpoint's is examples_seen / step (not
     # whole only for a run resumed on another device count before this was kept: left as is).
     if data_state is not None and data_state["examples_seen"] % step == 0:
@@ -92,14 +102,18 @@ def train(
 
     process = {"process_index": jax.process_index(), "process_count": jax.process_count()}
     batches = TrainBatches(train_blocks, steps.global_batch, seed=tc.seed, state=data_state, **process)
-    evaluation = EvalHook(steps.eval_fn, EvalBatches(eval_blocks, steps.eval_rows, **process), steps.eval_sharding)
+    evaluation = EvalHook(
+        lambda params, batch: steps.eval_fn(params, batch, frozen),
+        EvalBatches(eval_blocks, steps.eval_rows, **process),
+        steps.eval_sharding,
+    )
     peak = total_peak_flops(list(steps.mesh.devices.flat), config.model.dtype, tc.peak_flops)
     stop = StopRequest(multiprocess=jax.process_count() > 1)
     hooks = StepHooks(tc, stop, checkpoints, [
         ThroughputHook(steps.global_batch * train_blocks.block_size, model.flops_per_token, peak),
         evaluation,
         LogHook(tracker),
-        CheckpointHook(checkpoints, config, tracker.message),
+        CheckpointHook(checkpoints, config, tracker.message, model.record),
     ])
 
     tracker.start(step, tc.steps)
@@ -111,7 +125,7 @@ def train(
         with stop:
             while step < tc.steps:
                 batch, data_state = prefetcher.next()
-                state, metrics = steps.train_fn(state, batch)
+                state, metrics = steps.train_fn(state, batch, frozen)
                 window.admit(metrics["loss"])
                 step += 1
                 info = hooks.after_step(step, state, metrics, data_state)
@@ -126,7 +140,7 @@ def train(
 
 
 @dataclass(frozen=True)
-class _CompiledSteps:
+class CompiledSteps:
     """The mesh, the state's and batches' shardings, and the jitted train and eval steps."""
 
     mesh: jax.sharding.Mesh
@@ -135,20 +149,22 @@ class _CompiledSteps:
     train_shape: tuple[int, int, int]  # (A, G / A, T) of a train batch
     abstract_state: TrainState
     state_shardings: Any
+    frozen_shardings: Any  # of the model's frozen params ({} when it has none)
     train_sharding: jax.sharding.NamedSharding  # (A, B, T)
     eval_sharding: jax.sharding.NamedSharding  # (B, T)
-    train_fn: Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]
-    eval_fn: Callable[[Params, Batch], jax.Array]
+    train_fn: Callable[[TrainState, Batch, Params], tuple[TrainState, dict[str, jax.Array]]]  # (state, batch, frozen)
+    eval_fn: Callable[[Params, Batch, Params], jax.Array]  # (params, batch, frozen)
     init_state: Callable[[Params], TrainState]  # placed params -> a fresh train state, sharded
 
     @classmethod
-    def build(cls, config: RunConfig, model: Model, mesh: jax.sharding.Mesh, block_size: int) -> _CompiledSteps:
+    def build(cls, config: RunConfig, model: Model, mesh: jax.sharding.Mesh, block_size: int) -> CompiledSteps:
         tc = config.train
         accum = tc.grad_accum_steps
         global_batch = tc.per_device_batch_size * mesh.size * accum
         optimizer, schedule = make_optimizer(config.optim, tc.steps)
         abstract_state = jax.eval_shape(lambda p: init_state(p, optimizer, tc.seed), model.abstract_params)
         state_shardings = sharding.state_shardings(mesh, abstract_state)
+        frozen_shardings = sharding.state_shardings(mesh, model.abstract_frozen)
         replicated = sharding.replicated(mesh)
         train_sharding = sharding.batch_sharding(mesh, leading_axes=1)  # (A, B, T)
         eval_sharding = sharding.batch_sharding(mesh)  # (B, T)
@@ -159,14 +175,17 @@ class _CompiledSteps:
             train_shape=(accum, global_batch // accum, block_size),
             abstract_state=abstract_state,
             state_shardings=state_shardings,
+            frozen_shardings=frozen_shardings,
             train_sharding=train_sharding,
             eval_sharding=eval_sharding,
-            train_fn=jit_train_step(model.forward, optimizer, schedule, state_shardings, train_sharding, replicated),
-            eval_fn=jit_eval_step(model.forward, state_shardings["params"], eval_sharding, replicated),
+            train_fn=jit_train_step(
+                model.forward, optimizer, schedule, state_shardings, train_sharding, replicated, frozen_shardings
+            ),
+            eval_fn=jit_eval_step(model.forward, state_shardings["params"], eval_sharding, replicated, frozen_shardings),
             init_state=jax.jit(lambda p: init_state(p, optimizer, tc.seed), out_shardings=state_shardings),
         )
 
-    def keeping_global_batch(self, global_batch: int, train: TrainConfig, say: Callable[[str], None]) -> _CompiledSteps:
+    def keeping_global_batch(self, global_batch: int, train: TrainConfig, say: Callable[[str], None]) -> CompiledSteps:
         """These steps with a resumed run's global batch (``global_batch``), on this mesh.
 
         Global batch = per-device batch x devices x accumulation steps: resumed on another
@@ -212,15 +231,35 @@ def batch_layout(global_batch: int, devices: int, max_per_device: int) -> tuple[
 
 
 def _resume_or_init(
-    checkpoints: Checkpoints, steps: _CompiledSteps, model: Model, seed: int, say: Callable[[str], None]
-) -> tuple[int, TrainState, dict[str, Any] | None]:
-    """(step, state, data position) of the newest readable checkpoint, or a fresh start."""
+    checkpoints: Checkpoints, steps: CompiledSteps, model: Model, seed: int, say: Callable[[str], None]
+) -> tuple[int, TrainState, Params, dict[str, Any] | None]:
+    """(step, state, frozen params, data position) of the newest readable checkpoint, or a
+    fresh start. A checkpoint of another model (``Model.record``) is refused before the frozen
+    params are read."""
     resumed = checkpoints.restore_newest_valid(
         lambda step: checkpoints.restore(step, abstract_like(steps.abstract_state, steps.state_shardings)), warn=say
     )
     if resumed is not None:
         step, (state, meta) = resumed
+        check_record(meta.get("model", {}), model.record, f"checkpoint {step} in {checkpoints.directory}")
+        frozen = model.load_frozen(steps.frozen_shardings)
         say(f"resumed from checkpoint {step} in {checkpoints.directory}")
-        return step, state, meta["data"]
+        return step, state, frozen, meta["data"]
     shardings = steps.state_shardings["params"]
-    return 0, steps.init_state(sharding.place(model.init_params(shardings), shardings)), None
+    frozen = model.load_frozen(steps.frozen_shardings)
+    return 0, steps.init_state(sharding.place(model.init_params(shardings, frozen), shardings)), frozen, None
+
+
+def check_record(saved: dict[str, Any], expected: dict[str, Any], source: str) -> None:
+    """Refuse, in one line naming what differs, a checkpoint that records another model."""
+    saved_flat, expected_flat = flatten(saved), flatten(expected)
+    changed = [
+        f"{key} ({saved_flat.get(key)!r} -> {expected_flat.get(key)!r})"
+        for key in sorted(set(saved_flat) | set(expected_flat))
+        if saved_flat.get(key) != expected_flat.get(key)
+    ]
+    if changed:
+        raise JaxrapError(
+            f"{source} was trained on another model: {'; '.join(changed)}; resume with the model it was trained on,"
+            " or pick a new --run-dir"
+        )

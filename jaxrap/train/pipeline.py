@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jaxrap.config import SCRATCH, RunConfig
+from jaxrap.config import SCRATCH, RunConfig, flatten
 from jaxrap.errors import JaxrapError
 from jaxrap.rundir import RunDir
 from jaxrap.shape_rules import block_size_problem
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from jaxrap.data.batches import PackedBlocks
     from jaxrap.model.lm import Params
     from jaxrap.model.registry import LMConfig
+    from jaxrap.train import loop
     from jaxrap.train.loop import TrainResult
     from jaxrap.train.trackers import Tracker
 
@@ -54,11 +55,13 @@ def run_training(
     say: Callable[[str], None] = print,
     mesh: Mesh | None = None,
     async_checkpoints: bool = True,
+    check_memory: bool = False,
 ) -> TrainResult:
     """Train ``config`` in ``run_dir`` (resuming when it has checkpoints); the loop's TrainResult.
 
-    Refused before any work (corpus, tokenizer, model) when the mesh does not fit the devices
-    or another process trains in ``run_dir`` (``run_lock``, held until this returns).
+    Refused before any work (corpus, tokenizer, model) when the mesh does not fit the devices,
+    when ``check_memory`` and the memory plan (``memory_plan``) does not fit them, or when
+    another process trains in ``run_dir`` (``run_lock``, held until this returns).
     """
     import jax
 
@@ -67,6 +70,10 @@ def run_training(
 
     run = RunDir(Path(run_dir))
     mesh = mesh or sharding.make_mesh(config.mesh)
+    if check_memory:
+        from jaxrap.train.memory_plan import refuse_what_cannot_fit
+
+        refuse_what_cannot_fit(config, run, mesh, say)
     leader = jax.process_index() == 0
     agree = _agree_with_leader if jax.process_count() > 1 else None
     with hold_run_lock(run.lock_file, holder=leader, agree=agree):
@@ -84,10 +91,14 @@ def _train_locked(
 ) -> TrainResult:
     import jax
 
-    from jaxrap.model import lm
     from jaxrap.train import loop
 
     check_resumable(run, config)
+    if config.model.lora is not None:  # targets and rank, refused before any data work
+        from jaxrap.model import hf
+        from jaxrap.train.trainable import lora_spec
+
+        lora_spec(config, hf.load_config(hf.resolve_model_dir(config.model.init)))
     resuming = run.has_checkpoints()  # else files a failed earlier attempt left are rebuilt
     leader = jax.process_index() == 0
     corpus = _on_leader(lambda: ensure_corpus(config, source, say), "corpus")
@@ -100,21 +111,36 @@ def _train_locked(
         run.model_config_file.write_text(_hf_json(model_config), encoding="utf-8")
     _barrier("model-config")
 
+    model = _training_model(config, model_config, init_params, tokenizer)
+    trained = sum(leaf.size for leaf in jax.tree.leaves(model.abstract_params))
+    lora = config.model.lora
     say(
         f"model: {model_config.describe()}, vocab {model_config.vocab_size:,},"
         f" {model_config.num_params() / 1e6:.2f}M parameters, {config.model.dtype} compute"
+        + (f"; LoRA rank {lora.rank} trains {trained:,} parameters ({trained / model_config.num_params():.2%})"
+           f" over a frozen {config.model.base_dtype} base" if lora is not None else "")
     )
     train_blocks, eval_blocks = _blocks(corpus, tokenizer, config, run)
-    model = loop.Model(
-        forward=lm.make_forward(model_config, config.model.dtype),
-        abstract_params=lm.abstract(model_config)[1],
-        init_params=init_params,
-        flops_per_token=model_config.flops_per_token(config.data.block_size),
-    )
     return loop.train(
         config, model, train_blocks, eval_blocks, run.checkpoints_dir, trackers,
         mesh=mesh, async_checkpoints=async_checkpoints,
     )
+
+
+def _training_model(
+    config: RunConfig, model_config: LMConfig, load: Callable[..., Params], tokenizer: PreTrainedTokenizerFast
+) -> loop.Model:
+    """The loop's model (``trainable``): a LoRA run's records its base's fingerprint, and
+    trains the rows of the artist tokens it added."""
+    from jaxrap.train.trainable import training_model
+
+    if config.model.lora is None:
+        return training_model(config, model_config, load)
+    from jaxrap.model import hf, lora
+
+    new_ids = _added_token_ids(config, tokenizer) if config.data.artist_tokens else []
+    fingerprint = lora.checkpoint_fingerprint(hf.resolve_model_dir(config.model.init))
+    return training_model(config, model_config, load, new_ids=new_ids, base_fingerprint=fingerprint)
 
 
 def check_resumable(run: RunDir, config: RunConfig) -> None:
@@ -123,8 +149,8 @@ def check_resumable(run: RunDir, config: RunConfig) -> None:
         return
     from jaxrap.config import load_config
 
-    saved = _flatten(load_config(run.config_file).model_dump(mode="json"))
-    new = _flatten(config.model_dump(mode="json"))
+    saved = flatten(load_config(run.config_file).model_dump(mode="json"))
+    new = flatten(config.model_dump(mode="json"))
     changed = [
         f"{key} ({saved.get(key)!r} -> {new.get(key)!r})"
         for key in sorted(set(saved) | set(new))
@@ -135,16 +161,6 @@ def check_resumable(run: RunDir, config: RunConfig) -> None:
             f"{run.path} has checkpoints of a run with another config: {'; '.join(changed)}."
             f" Resume with the same settings (only {', '.join(RESUMABLE_KEYS)} may change), or pick a new --run-dir"
         )
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def default_source(config: RunConfig, source: str | None) -> str | None:
@@ -225,8 +241,7 @@ def model_from_config(
     size, tokenizer size) is refused here, before any weight is read.
     """
     from jaxrap.model import hf, lm
-    from jaxrap.model.embeddings import grow_rows
-    from jaxrap.model.hf_names import layout
+    from jaxrap.model.embeddings import grow_as_loaded
     from jaxrap.model.registry import read_config, scratch_config
 
     init = config.model.init
@@ -259,18 +274,9 @@ def model_from_config(
         if init == SCRATCH:
             return lm.build(model_config, seed=config.train.seed)[1]
         adapt = None
-        if config.data.artist_tokens:
-            new_ids, seed = _added_token_ids(config, tokenizer), config.train.seed
-            embedding = layout(model_config).token_embedding
-
-            def adapt(path: tuple, array: Any) -> Any:  # (V0, C) embedding, (C, V0) untied head -> grown
-                if path == embedding:
-                    return grow_rows(array, model_config.vocab_size, new_ids, seed=seed)
-                if path == ("lm_head", "kernel"):
-                    return grow_rows(array.T, model_config.vocab_size, new_ids, seed=seed, draw=1).T
-                return array
-
-        return hf.load_pretrained(init, shardings=shardings, adapt=adapt)[1]
+        if config.data.artist_tokens:  # (V0, C) embedding, (C, V0) untied head -> grown as read
+            adapt = grow_as_loaded(model_config, _added_token_ids(config, tokenizer), seed=config.train.seed)
+        return hf.load_pretrained(init, shardings=shardings, adapt=adapt, dtype=config.model.base_dtype)[1]
 
     return model_config, init_params
 

@@ -3,7 +3,10 @@
 The trainer knows the model only as ``forward(params, input_ids, dropout_key) -> logits``:
 ``input_ids`` (B, T) int32, ``dropout_key`` a PRNG key or None (deterministic), logits
 (B, T, V) float32. Compute dtype (float32 or bfloat16 matmuls over float32 master weights)
-is the forward's business.
+is the forward's business. The params come in two disjoint trees (``jaxrap.model.partition``):
+the trainable ones, in the train state, and the frozen ones (a LoRA run's base; ``{}`` in full
+fine-tuning), an argument of every step that is never differentiated, updated, donated or
+saved. The forward sees them joined.
 
 A batch is a dict of same-shape int32 arrays, as ``jaxrap.data.batches`` makes them:
 ``input_ids`` (.., T), ``targets`` (.., T) (the next token of each input position) and
@@ -28,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxrap.model.partition import join
 from jaxrap.model.xla_cpu import train_step_compiler_options
 
 Params = Any
@@ -59,6 +63,7 @@ def loss_sums(forward: Forward, params: Params, batch: Batch, dropout_key: jax.A
 def train_step(
     state: TrainState,
     batch: Batch,
+    frozen: Params | None = None,
     *,
     forward: Forward,
     optimizer: optax.GradientTransformation,
@@ -69,10 +74,15 @@ def train_step(
     Gradients of the summed loss are accumulated over micro-batches with ``lax.scan`` and
     divided once by the total token count, so A x B rows equal one batch of A*B rows exactly
     (up to float summation order). Dropout keys: fold_in(fold_in(rng, step), micro-batch).
+    Only ``state["params"]`` get gradients; ``frozen`` (None: none) joins them in the forward.
     """
     params = state["params"]
     step_key = jax.random.fold_in(state["rng"], state["step"])
-    grad_fn = jax.value_and_grad(partial(loss_sums, forward), has_aux=True)
+
+    def joined_loss_sums(trainable: Params, micro_batch: Batch, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return loss_sums(forward, join(trainable, frozen or {}), micro_batch, key)
+
+    grad_fn = jax.value_and_grad(joined_loss_sums, has_aux=True)
 
     def accumulate(carry, micro):
         grad_sum, loss_sum, count = carry
@@ -120,9 +130,9 @@ def all_finite(tree: Any) -> jax.Array:
     return jnp.isfinite(sum(jnp.sum(leaf, dtype=jnp.float32) for leaf in leaves))
 
 
-def eval_step(params: Params, batch: Batch, *, forward: Forward) -> jax.Array:
+def eval_step(params: Params, batch: Batch, frozen: Params | None = None, *, forward: Forward) -> jax.Array:
     """[sum of token cross-entropies, counted targets] of a (B, T) batch, deterministic."""
-    return jnp.stack(loss_sums(forward, params, batch, None))
+    return jnp.stack(loss_sums(forward, join(params, frozen or {}), batch, None))
 
 
 def jit_train_step(
@@ -132,12 +142,15 @@ def jit_train_step(
     state_sharding: Any,
     batch_sharding: jax.sharding.NamedSharding,
     metrics_sharding: jax.sharding.NamedSharding,
-) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
-    """``train_step`` compiled with explicit shardings; the input state's buffers are donated."""
+    frozen_sharding: Any = None,
+) -> Callable[..., tuple[TrainState, dict[str, jax.Array]]]:
+    """``train_step`` compiled with explicit shardings; the input state's buffers are donated.
+    Called ``(state, batch)``, or ``(state, batch, frozen)`` when ``frozen_sharding`` is given."""
     step = partial(train_step, forward=forward, optimizer=optimizer, schedule=schedule)
+    in_shardings = (state_sharding, batch_sharding) + (() if frozen_sharding is None else (frozen_sharding,))
     return jax.jit(
         step,
-        in_shardings=(state_sharding, batch_sharding),
+        in_shardings=in_shardings,
         out_shardings=(state_sharding, metrics_sharding),
         donate_argnums=0,
         compiler_options=train_step_compiler_options(),  # XLA:CPU's, see jaxrap.model.xla_cpu
@@ -149,9 +162,8 @@ def jit_eval_step(
     params_sharding: Any,
     batch_sharding: jax.sharding.NamedSharding,
     metrics_sharding: jax.sharding.NamedSharding,
-) -> Callable[[Params, Batch], jax.Array]:
-    return jax.jit(
-        partial(eval_step, forward=forward),
-        in_shardings=(params_sharding, batch_sharding),
-        out_shardings=metrics_sharding,
-    )
+    frozen_sharding: Any = None,
+) -> Callable[..., jax.Array]:
+    """``eval_step`` compiled: called ``(params, batch)``, or ``(params, batch, frozen)``."""
+    in_shardings = (params_sharding, batch_sharding) + (() if frozen_sharding is None else (frozen_sharding,))
+    return jax.jit(partial(eval_step, forward=forward), in_shardings=in_shardings, out_shardings=metrics_sharding)
