@@ -3,7 +3,7 @@
 A YAML file in ``configs/`` with sections ``model``, ``data``, ``optim``, ``train`` and ``mesh``,
 plus ``--set section.key=value`` overrides (the value is read as a YAML scalar, so ``3e-4``,
 ``true`` and ``null`` mean what they look like). Unknown keys and bad values are refused with
-one line per problem naming the key. The resolved config is saved as ``config.yaml`` in the run
+one line per problem naming the key (one problem: a single line). The resolved config is saved as ``config.yaml`` in the run
 directory and inside every checkpoint.
 
 Pure Python (pydantic + PyYAML, no jax): configs load, validate and print instantly.
@@ -249,8 +249,9 @@ def config_from_dict(data: dict[str, Any], source: str = "config") -> RunConfig:
     try:
         return RunConfig.model_validate(data)
     except ValidationError as error:
-        problems = "\n".join(_describe(problem) for problem in error.errors())
-        raise JaxrapError(f"{source}: invalid config\n{problems}") from None
+        problems = [_describe(problem) for problem in error.errors()]
+        # One problem: one line; several: one line each, under the file's.
+        raise JaxrapError(f"{source}: invalid config" + (": " if len(problems) == 1 else "\n") + "\n".join(problems)) from None
 
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

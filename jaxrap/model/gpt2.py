@@ -24,6 +24,7 @@ from flax import nnx
 
 from jaxrap.model.config import ACTIVATIONS, GPT2Config
 from jaxrap.model.kv_cache import KVCache, attention_allowed, cached_attention
+from jaxrap.model.remat import rematerialised
 from jaxrap.model.xla_cpu import gradient_boundary
 
 Params = dict[str, Any]  # nnx pure dict: {"wte": {"embedding": ...}, "h": {0: {...}}, ...}
@@ -173,7 +174,7 @@ class GPT2(nnx.Module):
         for i, block in enumerate(self.h):
             kv = None if cache is None else (cache.keys[i], cache.values[i])
             layer_key = None if dropout_key is None else jax.random.fold_in(dropout_key, 16 + i)
-            call = jax.checkpoint(block) if self.remat and cache is None else block  # lm's remat
+            call = rematerialised(block) if self.remat and cache is None else block  # lm's remat
             x, kv = call(gradient_boundary(x), allowed, kv, index, layer_key)  # identity; XLA:CPU's, see xla_cpu
             if kv is not None:
                 keys.append(kv[0])

@@ -30,6 +30,7 @@ from flax import nnx
 
 from jaxrap.model.kv_cache import KVCache, attention_allowed, cached_attention
 from jaxrap.model.llama_config import LlamaConfig
+from jaxrap.model.remat import rematerialised
 from jaxrap.model.xla_cpu import gradient_boundary
 
 Params = dict[str, Any]  # nnx pure dict: {"embed_tokens": {"embedding": ...}, "layers": {0: {...}}, ...}
@@ -223,7 +224,7 @@ class Llama(nnx.Module):
         for i, block in enumerate(self.layers):
             kv = None if cache is None else (cache.keys[i], cache.values[i])
             layer_key = None if dropout_key is None else jax.random.fold_in(dropout_key, 16 + i)
-            call = jax.checkpoint(block) if self.remat and cache is None else block  # lm's remat
+            call = rematerialised(block) if self.remat and cache is None else block  # lm's remat
             x, kv = call(gradient_boundary(x), rope, None if fused_causal else allowed, kv, index, layer_key)
             if kv is not None:
                 keys.append(kv[0])

@@ -1,0 +1,89 @@
+"""Activation rematerialisation per block (``train.remat: block``): the backward pass keeps only
+each block's input and recomputes the block's activations from it, one block at a time.
+
+On TPU and GPU this is ``jax.checkpoint``. XLA:CPU drops the optimization barriers that
+``jax.checkpoint`` relies on to keep the recomputation in the backward pass, and then schedules
+it early: the compiled step held more memory, not less (docs/lora.md has the figures). There,
+``rematerialised`` is a custom VJP instead: the forward saves the block's input, the backward
+recomputes the block once the cotangent of its output exists (the same ``lax.cond`` dependency
+as ``xla_cpu.gradient_boundary``) and differentiates only what the caller differentiates (a
+LoRA run's frozen kernels get no weight gradient here either).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+def rematerialised(block: nnx.Module) -> Callable[..., Any]:
+    """``block``'s call, ``block(x, *args) -> (x, cache)``, with its activations recomputed in
+    the backward pass. ``args`` (masks, positions, keys) are never differentiated."""
+    if jax.default_backend() != "cpu":
+        return jax.checkpoint(block)
+    graphdef, state = nnx.split(block)
+    call = _recomputed(graphdef)
+    return lambda x, *args: call(state, x, args)
+
+
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class _Perturbed:
+    """Which leaves of the block's state the caller differentiates: static data of a residual."""
+
+    flags: tuple[bool, ...]
+
+
+def _recomputed(graphdef: nnx.GraphDef) -> Callable[..., Any]:
+    def run(state: Any, x: jax.Array, args: tuple) -> Any:
+        return nnx.merge(graphdef, state)(x, *args)
+
+    call = jax.custom_vjp(run)
+
+    def forward(state: Any, x: Any, args: Any) -> tuple[Any, Any]:
+        values = jax.tree.map(lambda primal: primal.value, (state, x, args), is_leaf=_is_primal)
+        flags = jax.tree.leaves(jax.tree.map(lambda primal: primal.perturbed, state, is_leaf=_is_primal))
+        return run(*values), (values, _Perturbed(tuple(flags)))
+
+    def backward(residuals: Any, cotangent: Any) -> tuple[Any, Any, Any]:
+        (state, x, args), perturbed = residuals
+        x_cotangent = _materialised(cotangent[0], x)
+        # Recompute only once the output's cotangent exists: the block's activations are then
+        # alive for this block alone.
+        x = jax.lax.cond(jnp.isfinite(x_cotangent.ravel()[0]), lambda x: x, lambda x: x * 1.0, x)
+        leaves, tree = jax.tree.flatten(state)
+        trained = [leaf for leaf, flag in zip(leaves, perturbed.flags) if flag]
+
+        def differentiated(trained: list, x: jax.Array) -> jax.Array:
+            it = iter(trained)
+            whole = jax.tree.unflatten(tree, [next(it) if flag else leaf for leaf, flag in zip(leaves, perturbed.flags)])
+            return run(whole, x, args)[0]
+
+        _, vjp = jax.vjp(differentiated, trained, x)
+        trained_cotangents, dx = vjp(x_cotangent)
+        it = iter(trained_cotangents)
+        state_cotangent = jax.tree.unflatten(
+            tree, [next(it) if flag else _zero(leaf) for leaf, flag in zip(leaves, perturbed.flags)]
+        )
+        return state_cotangent, dx, jax.tree.map(_zero, args)
+
+    call.defvjp(forward, backward, symbolic_zeros=True)
+    return call
+
+
+def _is_primal(node: Any) -> bool:
+    return isinstance(node, jax.custom_derivatives.CustomVJPPrimal)
+
+
+def _materialised(cotangent: Any, like: jax.Array) -> jax.Array:
+    return jnp.zeros_like(like) if isinstance(cotangent, jax.custom_derivatives.SymbolicZero) else cotangent
+
+
+def _zero(leaf: Any) -> Any:
+    """A symbolic zero cotangent for ``leaf`` (nothing is computed for it)."""
+    return None if leaf is None else jax.custom_derivatives.SymbolicZero(jax.typeof(leaf).to_tangent_aval())
