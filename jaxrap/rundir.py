@@ -13,7 +13,11 @@ RUN/
 ```
 
 ``generate``, ``eval``, ``export`` and the terminal UI load runs with ``load_run_model``, as a
-``jaxrap.load.LoadedModel``. Importing this module is cheap (no jax); loading imports it.
+``jaxrap.load.LoadedModel``. A LoRA run's checkpoints hold its adapters only: they are merged
+onto its base (``model.init``, checked against the fingerprint the checkpoint records) inside
+jit, once, so everything downstream runs the plain network (docs/lora.md measures merging
+against applying the adapters at run time). Importing this module is cheap (no jax); loading
+imports it.
 """
 
 from __future__ import annotations

@@ -308,3 +308,12 @@ def test_export_adapter_of_a_run_without_lora_is_refused(tiny_corpus_dir, tiny_t
     error = _one_line_error(_jaxrap("export", "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "out"), "--adapter"))
     assert error == (f"jaxrap: error: {tmp_path / 'run'}: not a LoRA run (model.lora is null), so it has no adapters;"
                      " export the whole model without --adapter")
+
+
+def test_the_terminal_uis_engine_loads_a_lora_run(runs):
+    from jaxrap.tui.engine import load_engine
+
+    stages = []
+    engine = load_engine(str(runs["whole"].path), stages.append)
+    assert engine.model.step == STEPS and engine.model.artists == ("Médine", "Shurik'n", "unknown")
+    assert stages == ["starting jax", "loading the model", "compiling the decoder"]

@@ -1,4 +1,5 @@
-"""`jaxrap export`: a training run's checkpoint as a Hugging Face model directory."""
+"""`jaxrap export`: a training run's checkpoint as a Hugging Face model directory (a LoRA run's
+adapters merged into its base), or with ``--adapter`` a LoRA run's adapters as a PEFT adapter."""
 
 from __future__ import annotations
 

@@ -42,6 +42,7 @@ from jaxrap.errors import JaxrapError
 from jaxrap.model import lm
 from jaxrap.model.hf_names import layout
 from jaxrap.model.registry import LMConfig
+from jaxrap.model.xla_cpu import gradient_boundary
 
 Params = dict[Any, Any]
 LORA_A, LORA_B, NEW_ROWS, NEW_COLUMNS = "lora_a", "lora_b", "new_rows", "new_columns"
@@ -173,7 +174,10 @@ class LoRALinear(nnx.Linear):
         x, a, b = self.promote_dtype((inputs, self.lora_a[...], self.lora_b[...]), dtype=self.dtype)
         if self.dropout_key is not None and self.dropout.rate > 0.0:
             x = self.dropout(x, deterministic=False, rngs=self.dropout_key)
-        return y + (x @ a @ b) * jnp.asarray(self.scale, y.dtype)  # (B, T, r) in between
+        # The output's gradient feeds three dots (the base's input gradient, B's, and the low-rank
+        # path's); gradient_boundary makes XLA:CPU compute it once instead of fusing it into each
+        # (the tiny shape's LoRA backward: 1.17 s -> 0.92 s, full fine-tuning's 1.01 s).
+        return gradient_boundary(y + (x @ a @ b) * jnp.asarray(self.scale, y.dtype))  # (B, T, r) in between
 
 
 class GrownEmbed(nnx.Embed):

@@ -4,7 +4,8 @@ Both leave values and gradients exactly as they are and only change how XLA:CPU 
 training step; other backends skip them. How much each saves, measured when, is in the README
 (Benchmarks — training).
 
-- ``gradient_boundary`` (applied by the model to the residual stream between blocks): on CPU,
+- ``gradient_boundary`` (applied by the model to the residual stream between blocks, and by
+  LoRA to each adapted layer's output, whose gradient feeds three dots): on CPU,
   XLA fuses the chain of residual-gradient additions (one per block) into every
   weight-gradient transpose that reads it, recomputing the chain in each: O(L^2) work. Passing
   the gradient through a ``lax.cond`` makes XLA:CPU materialise it once per block (it drops

@@ -9,8 +9,9 @@ steps the config asks for, syncing with the devices only then, and stop the run 
 loss, gradient or updated state before anything is saved).
 
 Resuming: when the run's checkpoint directory has checkpoints, the newest readable one is
-restored (params, optimizer state, step, RNG and data position) and training continues as if
-never stopped, with the same global batch on any number of devices that can split it (the
+restored (params, optimizer state, step, RNG and data position; a LoRA run's frozen base is
+read again, once the checkpoint's record of it matches) and training continues as if never
+stopped, with the same global batch on any number of devices that can split it (the
 accumulation steps make up for fewer devices). SIGTERM (TPU preemption) and Ctrl-C finish the
 current step, save, and return normally; a second Ctrl-C aborts at once (``stop``).
 """

@@ -233,15 +233,15 @@ def render(plans: tuple[MemoryPlan, ...], capacity: int | None) -> list[str]:
 
 def planned_model_config(config: RunConfig, run: RunDir | None = None) -> LMConfig:
     """The model ``config`` trains, read without weights or data: a resumed run's own shape,
-    a pretrained model's config.json, or a scratch shape with ``data.vocab_size`` tokens (the
-    tokenizer is trained later; artist tokens add a few rows the plan leaves out)."""
-    from jaxrap.model import hf
+    a pretrained model's config.json (from the hub, that file alone), or a scratch shape with
+    ``data.vocab_size`` tokens (the tokenizer is trained later; artist tokens add a few rows
+    the plan leaves out)."""
     from jaxrap.model.registry import read_config, scratch_config
 
     if run is not None and run.model_config_file.is_file() and run.has_checkpoints():
         return read_config(run.model_config_file)
     if config.model.init != SCRATCH:
-        return hf.load_config(hf.resolve_model_dir(config.model.init))
+        return _pretrained_config(config.model.init)
     shape = config.model.shape
     assert shape is not None  # a scratch config has its default shape
     vocab = config.data.vocab_size
@@ -254,6 +254,29 @@ def planned_model_config(config: RunConfig, run: RunDir | None = None) -> LMConf
         dropout=shape.dropout, n_kv_head=shape.n_kv_head, n_inner=shape.n_inner, head_dim=shape.head_dim,
         rope_theta=shape.rope_theta, tie_word_embeddings=shape.tie_word_embeddings,
     ).replace(vocab_size=vocab)
+
+
+def _pretrained_config(init: str) -> LMConfig:
+    """config.json of a model directory, or of a hub id (downloaded alone, weights left)."""
+    from pathlib import Path
+
+    from jaxrap.hub import is_hub_id
+    from jaxrap.model import hf
+    from jaxrap.model.registry import read_config
+
+    if Path(init).expanduser().exists() or not is_hub_id(init):
+        return hf.load_config(hf.resolve_model_dir(init))
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return read_config(hf_hub_download(repo_id=init, filename="config.json"))
+    except JaxrapError:
+        raise
+    except Exception as error:  # noqa: BLE001 - network, auth and 404s all mean "not reachable"
+        raise JaxrapError(
+            f"{init}: not a local directory and its config.json could not be fetched from the Hugging Face hub"
+            f" ({type(error).__name__}); pass a local model directory (its config.json is all a plan reads)"
+        ) from None
 
 
 def refuse_what_cannot_fit(config: RunConfig, run: RunDir, mesh: Mesh, say: Callable[[str], None]) -> MemoryPlan:

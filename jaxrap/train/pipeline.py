@@ -2,10 +2,11 @@
 
 ``run_training(config, run_dir)`` is the whole job: it prepares the corpus when ``data.path``
 holds none, trains a tokenizer when the model has none, builds or loads the model (any family,
-through the one model interface ``jaxrap.model.lm``), packs the splits into blocks and hands the
-loop a ``forward``. The loop itself (``loop.train``) knows nothing of the model; this module is
-the one place that ties them together. Before any of it, the
-mesh is checked against the devices and the run directory locked (``run_lock``: one writer).
+through the one model interface ``jaxrap.model.lm``; with ``model.lora``, a frozen base and its
+adapters, ``trainable``), packs the splits into blocks and hands the loop a ``forward``. The
+loop itself (``loop.train``) knows nothing of the model; this module is the one place that ties
+them together. Before any of it, the mesh is checked against the devices and the run directory
+locked (``run_lock``: one writer).
 
 With several processes, the files of the run directory (config, model shape, tokenizer) and a
 prepared corpus are written by process 0 while the others wait: the run directory must be on a
