@@ -23,12 +23,22 @@ from flax import nnx
 
 def rematerialised(block: nnx.Module) -> Callable[..., Any]:
     """``block``'s call, ``block(x, *args) -> (x, cache)``, with its activations recomputed in
-    the backward pass. ``args`` (masks, positions, keys) are never differentiated."""
-    if jax.default_backend() != "cpu":
-        return jax.checkpoint(block)
-    graphdef, state = nnx.split(block)
-    call = _recomputed(graphdef)
-    return lambda x, *args: call(state, x, args)
+    the backward pass. ``args`` (masks, positions, keys) are never differentiated; Python bools
+    among them (flags such as ``causal_only``) stay static."""
+
+    def call(x: jax.Array, *args: Any) -> Any:
+        static = tuple(arg if isinstance(arg, bool) else None for arg in args)
+        dynamic = tuple(None if isinstance(arg, bool) else arg for arg in args)
+        if jax.default_backend() != "cpu":
+            return jax.checkpoint(lambda x, dynamic: block(x, *_joined(static, dynamic)))(x, dynamic)
+        graphdef, state = nnx.split(block)
+        return _recomputed(graphdef, static)(state, x, dynamic)
+
+    return call
+
+
+def _joined(static: tuple, dynamic: tuple) -> tuple:
+    return tuple(flag if isinstance(flag, bool) else arg for flag, arg in zip(static, dynamic, strict=True))
 
 
 @jax.tree_util.register_static
@@ -39,9 +49,9 @@ class _Perturbed:
     flags: tuple[bool, ...]
 
 
-def _recomputed(graphdef: nnx.GraphDef) -> Callable[..., Any]:
+def _recomputed(graphdef: nnx.GraphDef, static: tuple) -> Callable[..., Any]:
     def run(state: Any, x: jax.Array, args: tuple) -> Any:
-        return nnx.merge(graphdef, state)(x, *args)
+        return nnx.merge(graphdef, state)(x, *_joined(static, args))
 
     call = jax.custom_vjp(run)
 
