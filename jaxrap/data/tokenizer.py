@@ -214,7 +214,7 @@ def train_sentencepiece_tokenizer(corpus_dir: str | Path, vocab_size: int, out_d
         vocab.setdefault(token, len(vocab))
     merges = json.loads(trainer_model.to_str())["model"]["merges"]
     unk, bos, eos = SENTENCEPIECE_SPECIAL_TOKENS
-    wrapped = transformers.LlamaTokenizer(  # type: ignore[attr-defined]  # a lazy attribute of transformers 5
+    wrapped = transformers.LlamaTokenizer(
         vocab=vocab, merges=[tuple(merge) if isinstance(merge, list) else tuple(merge.split(" ")) for merge in merges],
         unk_token=unk, bos_token=bos, eos_token=eos, add_bos_token=True, add_eos_token=False,
         clean_up_tokenization_spaces=False,
