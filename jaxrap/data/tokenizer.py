@@ -196,6 +196,9 @@ def train_sentencepiece_tokenizer(corpus_dir: str | Path, vocab_size: int, out_d
     smallest = len(SENTENCEPIECE_SPECIAL_TOKENS) + BYTE_ALPHABET_SIZE + SENTENCEPIECE_ALPHABET
     if not isinstance(vocab_size, int) or vocab_size < smallest:
         raise JaxrapError(f"vocab size {vocab_size} is too small for a SentencePiece-style BPE: it needs at least {smallest}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise JaxrapError(f"{out}: is a file; --out must be a directory")
     texts = list(load_corpus(corpus_dir)["train"]["text"])
     if not texts:
         raise JaxrapError(f"{corpus_dir}: the train split has no songs; prepare the corpus again")
@@ -219,7 +222,6 @@ def train_sentencepiece_tokenizer(corpus_dir: str | Path, vocab_size: int, out_d
         unk_token=unk, bos_token=bos, eos_token=eos, add_bos_token=True, add_eos_token=False,
         clean_up_tokenization_spaces=False,
     )
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     wrapped.save_pretrained(out)
     return load_tokenizer(out)
