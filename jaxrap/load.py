@@ -103,6 +103,18 @@ def load_model(model: str | Path) -> LoadedModel:
     raise JaxrapError(f"{model}: not a model directory, training run or hub id")
 
 
+def load_model_config(model: str | Path) -> LMConfig:
+    """The config of ``model`` (a run's model_config.json, a HF directory's config.json), without
+    its weights: what callers check an input against before loading them."""
+    from jaxrap.model import hf
+    from jaxrap.model.registry import read_config
+    from jaxrap.rundir import RunDir, is_run_dir
+
+    if is_run_dir(model):
+        return read_config(RunDir(Path(model)).model_config_file)
+    return hf.load_config(hf.resolve_model_dir(model))
+
+
 def load_song_prompt(model: str | Path) -> tuple[PreTrainedTokenizerFast, SongPrompt | None]:
     """(tokenizer, SongPrompt or None) of ``model`` without loading its weights: what
     ``jaxrap artists`` lists."""

@@ -1,18 +1,21 @@
 """Sampling benchmark: jaxrap's sampler against transformers' PyTorch ``generate``, same run.
 
-    flock /work/notes/cpu.lock python scripts/bench_sample.py [--shapes tiny,gpt2] [--rounds 3] [--json out.json]
+    flock /work/notes/cpu.lock python scripts/bench_sample.py [--shapes tiny,gpt2,llama-tiny,llama-small] [--rounds 3] [--json out.json]
 
 For each shape (random-init weights, float32): tokens/s at batch 1 and 8, warm time to the
 first token for 16- and 64-token prompts, and (jaxrap only; PyTorch runs eagerly) the compile
 time of the sampler's programs in a fresh process with an empty persistent compilation cache,
 then in another fresh process with the cache the first one filled. jaxrap runs its real
 sampler (``jaxrap.sample.decode``: prefill, first token, chunks of 8 from the KV cache) and
-transformers ``GPT2LMHeadModel.generate``, with the same settings: 16-token prompt, 256 new
+transformers' ``generate`` of the class for the shape's model_type (``GPT2LMHeadModel``,
+``LlamaForCausalLM``), with the same settings: 16-token prompt, 256 new
 tokens (fewer when the context is shorter: prompt + new tokens must fit ``n_positions``),
 sampling with temperature 1, top-p 0.95, no top-k, repetition penalty 1.3 over the whole
 context, and ``min_new_tokens`` so both produce exactly that many tokens. jaxrap and torch
 rounds alternate, so a busy neighbour slows both; figures are medians over the rounds.
-Tokens/s counts every generated token over the whole call, the prompt pass included.
+Tokens/s counts every generated token over the whole call, the prompt pass included. The
+Llama-style shapes are bench_train's: llama_tiny_cpu's (4 x 256, GQA 4/2) and one of GPT-2
+small's size with GQA (12 x 768, 12 query / 4 key-value heads).
 """
 
 from __future__ import annotations
@@ -30,11 +33,21 @@ from pathlib import Path
 import numpy as np
 
 from jaxrap.model.config import GPT2Config
+from jaxrap.model.llama_config import LlamaConfig
+from jaxrap.model.registry import LMConfig
 from jaxrap.sample.params import SamplingParams
 
-SHAPES = {
+SHAPES: dict[str, LMConfig] = {
     "tiny": GPT2Config(n_layer=4, n_embd=256, n_head=4, vocab_size=4096, n_positions=256, bos_token_id=4095, eos_token_id=4095),
     "gpt2": GPT2Config(),  # GPT-2 small: 12 layers, 768 wide, 12 heads, vocab 50257, 1024 positions
+    "llama-tiny": LlamaConfig(
+        vocab_size=4096, hidden_size=256, intermediate_size=704, num_hidden_layers=4, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=True, bos_token_id=4095, eos_token_id=4095,
+    ),
+    "llama-small": LlamaConfig(
+        vocab_size=50257, hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12,
+        num_key_value_heads=4, max_position_embeddings=1024, tie_word_embeddings=True, bos_token_id=50256, eos_token_id=50256,
+    ),
 }
 PROMPT_TOKENS = 16
 TTFT_PROMPTS = (16, 64)
@@ -43,33 +56,33 @@ BATCHES = (1, 8)
 TTFT_REPEATS = 5  # first-token timings per round and prompt (cheap), of which the median counts
 
 
-def new_tokens(config: GPT2Config) -> int:
+def new_tokens(config: LMConfig) -> int:
     return min(NEW_TOKENS, config.n_positions - PROMPT_TOKENS)
 
 
-def sampling_params(config: GPT2Config, new: int, num_samples: int, seed: int) -> SamplingParams:
+def sampling_params(config: LMConfig, new: int, num_samples: int, seed: int) -> SamplingParams:
     return SamplingParams(
         max_new_tokens=new, min_new_tokens=new, temperature=1.0, top_k=0, top_p=0.95,
         repetition_penalty=1.3, repetition_window=0, num_samples=num_samples, seed=seed,
     )
 
 
-def prompt_ids(config: GPT2Config, length: int) -> list[int]:
+def prompt_ids(config: LMConfig, length: int) -> list[int]:
     return np.random.default_rng(length).integers(0, config.vocab_size - 1, length).tolist()
 
 
 # --- jaxrap ---------------------------------------------------------------------------------
 
-def jax_model(config: GPT2Config, dtype: str = "float32", *, zeros: bool = False):
-    from jaxrap.model import gpt2
+def jax_model(config: LMConfig, dtype: str = "float32", *, zeros: bool = False):
+    from jaxrap.model import lm
     from jaxrap.sample.decode import DecodeModel
 
     if zeros:  # compile probes need shapes, not values
         import jax
 
-        params = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), gpt2.abstract(config)[1])
+        params = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), lm.abstract(config)[1])
     else:
-        params = gpt2.build(config, seed=0)[1]
+        params = lm.build(config, seed=0)[1]
     return DecodeModel.from_params(config, params, dtype)
 
 
@@ -152,17 +165,18 @@ def compile_times(shape: str, dtype: str) -> dict[str, dict[str, float]]:
 
 # --- transformers ---------------------------------------------------------------------------
 
-def torch_model(config: GPT2Config):
+def torch_model(config: LMConfig):
+    """transformers' class for ``config``'s model_type, random-init, float32."""
     import torch
     import transformers
 
     torch.manual_seed(0)
-    hf_config = transformers.GPT2Config(**config.to_hf_dict())
-    return transformers.GPT2LMHeadModel(hf_config).eval()
+    fields = config.to_hf_dict()
+    return transformers.AutoModelForCausalLM.from_config(transformers.AutoConfig.for_model(fields.pop("model_type"), **fields)).eval()
 
 
 def torch_generate(model, prompt: list[int], params: SamplingParams) -> float:
-    """Seconds for ``GPT2LMHeadModel.generate`` with the same settings as jaxrap's."""
+    """Seconds for transformers' ``generate`` with the same settings as jaxrap's."""
     import torch
 
     torch.manual_seed(params.seed)
@@ -212,7 +226,8 @@ def bench_shape(shape: str, rounds: int, dtype: str, log) -> dict:
         log(f"{shape}: round {r + 1}/{rounds} done")
 
     median = {key: statistics.median(values) for key, values in samples.items()}
-    result = {"shape": shape, "config": config.to_hf_dict(), "new_tokens": new, "dtype": dtype, "rounds": rounds}
+    result = {"shape": shape, "model": config.describe(), "vocab": config.vocab_size, "config": config.to_hf_dict(),
+              "new_tokens": new, "dtype": dtype, "rounds": rounds}
     for who in ("jax", "torch"):
         for batch in BATCHES:
             result[f"{who}_tokens_per_s_b{batch}"] = batch * new / median[f"{who}_seconds_b{batch}"]
@@ -232,7 +247,7 @@ def table(results: list[dict]):
     for column in ("shape", "measure", "jaxrap", "transformers", "jaxrap / transformers"):
         out.add_column(column, justify="left" if column in ("shape", "measure") else "right")
     for result in results:
-        shape = f"{result['shape']} ({result['config']['n_layer']}x{result['config']['n_embd']}, V {result['config']['vocab_size']})"
+        shape = f"{result['shape']} ({result['model']}, V {result['vocab']})"
         for batch in BATCHES:
             ours, theirs = result[f"jax_tokens_per_s_b{batch}"], result[f"torch_tokens_per_s_b{batch}"]
             out.add_row(

@@ -1,13 +1,16 @@
 """Training throughput: jaxrap's jitted train step against PyTorch's, measured in one run.
 
-    python scripts/bench_train.py [--shapes tiny,gpt2] [--steps 3] [--repeats 5] [--json]
+    python scripts/bench_train.py [--shapes tiny,gpt2,llama-tiny,llama-small] [--steps 3] [--repeats 5] [--json]
 
 For each shape it times jaxrap's real training step (``jit_train_step`` with the mesh,
 shardings, donation and AdamW + clipping that ``jaxrap train`` builds) and a PyTorch step of
-the same network (transformers' ``GPT2LMHeadModel`` + ``torch.optim.AdamW``, same batch, block,
-clipping and decay mask, float32). Rounds alternate between the two frameworks (and which goes
+the same network (transformers' class for its model_type, ``GPT2LMHeadModel`` or
+``LlamaForCausalLM``, + ``torch.optim.AdamW``, same batch, block, clipping and decay mask,
+float32). The Llama-style shapes: llama_tiny_cpu's (4 x 256, GQA 4/2, SwiGLU 704, vocab 4096,
+tied) and one of GPT-2 small's size with GQA (12 x 768, 12 query / 4 key-value heads, SwiGLU
+2048, vocab 50257, tied). Rounds alternate between the two frameworks (and which goes
 first), and each figure is the median over rounds, so drift on a shared machine hits both.
-MFU is model FLOPs/s (``GPT2Config.flops_per_token``) over the machine's fp32 matmul peak,
+MFU is model FLOPs/s (the config's ``flops_per_token``) over the machine's fp32 matmul peak,
 measured in the same run with a large jitted matmul (PyTorch's own matmul peak is shown too).
 
 It then runs the real training loop (``jaxrap.train.loop.train``: prefetch thread, metrics
@@ -36,6 +39,8 @@ from rich.table import Table
 
 from jaxrap.config import RunConfig, load_config
 from jaxrap.model.config import GPT2Config
+from jaxrap.model.llama_config import LlamaConfig
+from jaxrap.model.registry import LMConfig
 
 TINY_CPU = Path(__file__).resolve().parent.parent / "configs" / "tiny_cpu.yaml"
 
@@ -43,7 +48,7 @@ TINY_CPU = Path(__file__).resolve().parent.parent / "configs" / "tiny_cpu.yaml"
 @dataclass(frozen=True)
 class Shape:
     name: str
-    model: GPT2Config
+    model: LMConfig
     batch: int  # sequences per step
     block: int  # tokens per sequence
 
@@ -56,9 +61,20 @@ def _shape_config(n_layer: int, n_embd: int, n_head: int, vocab_size: int, n_pos
     )
 
 
+def _llama_config(n_layer: int, n_embd: int, n_head: int, n_kv_head: int, inner: int, vocab_size: int, n_positions: int) -> LlamaConfig:
+    last = vocab_size - 1
+    return LlamaConfig(
+        vocab_size=vocab_size, hidden_size=n_embd, intermediate_size=inner, num_hidden_layers=n_layer,
+        num_attention_heads=n_head, num_key_value_heads=n_kv_head, max_position_embeddings=n_positions,
+        tie_word_embeddings=True, bos_token_id=last, eos_token_id=last, pad_token_id=last,
+    )
+
+
 SHAPES = {
     "tiny": Shape("tiny", _shape_config(4, 256, 4, 4096, 256), batch=8, block=256),
     "gpt2": Shape("gpt2-small", _shape_config(12, 768, 12, 50257, 1024), batch=4, block=256),
+    "llama-tiny": Shape("llama-tiny", _llama_config(4, 256, 4, 2, 704, 4096, 256), batch=8, block=256),
+    "llama-small": Shape("llama-small", _llama_config(12, 768, 12, 4, 2048, 50257, 1024), batch=4, block=256),
 }
 
 
@@ -103,21 +119,20 @@ class JaxrapStep:
         import jax
 
         from jaxrap import sharding
-        from jaxrap.model import gpt2
-        from jaxrap.model.gpt2 import make_forward
+        from jaxrap.model import lm
         from jaxrap.train.optimizer import make_optimizer
         from jaxrap.train.step import init_state, jit_train_step
 
         config = run_config(shape)
         mesh = sharding.make_mesh(config.mesh)
         optimizer, schedule = make_optimizer(config.optim, total_steps)
-        params = gpt2.build(shape.model, seed=0)[1]
+        params = lm.build(shape.model, seed=0)[1]
         abstract_state = jax.eval_shape(lambda p: init_state(p, optimizer, 0), params)
         state_shardings = sharding.state_shardings(mesh, abstract_state)
         train_sharding = sharding.batch_sharding(mesh, leading_axes=1)  # (A, B, T)
         self.state = jax.jit(lambda p: init_state(p, optimizer, 0), out_shardings=state_shardings)(params)
         self.train_fn = jit_train_step(
-            make_forward(shape.model, "float32"), optimizer, schedule, state_shardings, train_sharding,
+            lm.make_forward(shape.model, "float32"), optimizer, schedule, state_shardings, train_sharding,
             sharding.replicated(mesh),
         )
         local = {name: array[None] for name, array in random_batch(shape, seed=1).items()}  # (1, B, T)
@@ -133,20 +148,32 @@ class JaxrapStep:
         return time.perf_counter() - started
 
 
+def torch_model(config: LMConfig):
+    """transformers' class for ``config``'s model_type, random-init, float32."""
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    fields = config.to_hf_dict()
+    return transformers.AutoModelForCausalLM.from_config(transformers.AutoConfig.for_model(fields.pop("model_type"), **fields))
+
+
+EMBEDDINGS = (".wte.", ".wpe.", "embed_tokens.")  # lookups: no weight decay, as jaxrap's mask
+
+
 class TorchStep:
-    """GPT2LMHeadModel + AdamW with jaxrap's settings: clipping, decay on matmul weights only."""
+    """transformers' model + AdamW with jaxrap's settings: clipping, decay on matmul weights only."""
 
     def __init__(self, shape: Shape, total_steps: int):
         import torch
-        import transformers
 
         optim = run_config(shape).optim
-        torch.manual_seed(0)
-        self.model = transformers.GPT2LMHeadModel(transformers.GPT2Config(**shape.model.to_hf_dict())).train()
+        self.model = torch_model(shape.model).train()
         named = list(self.model.named_parameters())
-        # Conv1D weights are the 2-D matrices other than the (tied) embeddings, as jaxrap's mask.
-        decay = [p for n, p in named if p.ndim == 2 and ".wte." not in n and ".wpe." not in n]
-        no_decay = [p for n, p in named if not (p.ndim == 2 and ".wte." not in n and ".wpe." not in n)]
+        # Kernels are the 2-D matrices other than the (tied) embeddings, as jaxrap's mask.
+        decayed = [p.ndim == 2 and not any(e in n for e in EMBEDDINGS) for n, p in named]
+        decay = [p for (_, p), d in zip(named, decayed) if d]
+        no_decay = [p for (_, p), d in zip(named, decayed) if not d]
         self.optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=optim.lr, betas=(optim.b1, optim.b2), eps=optim.eps,
@@ -195,9 +222,9 @@ def measure_shape(shape: Shape, steps: int, repeats: int, say: Callable[[str], N
 # --- the whole loop: time outside the jitted step -------------------------------------------
 def measure_loop(shape: Shape, loop_steps: int, save_every: int, log_every: int, say: Callable[[str], None]) -> dict:
     """Wall seconds per step of ``loop.train`` between two logs, saves included, eval excluded."""
+    from jaxrap import sharding
     from jaxrap.data.batches import PackedBlocks
-    from jaxrap.model import gpt2
-    from jaxrap.model.gpt2 import make_forward
+    from jaxrap.model import lm
     from jaxrap.train import loop
     from jaxrap.train.trackers import CallbackTracker, JsonlTracker, TensorBoardTracker
 
@@ -211,9 +238,9 @@ def measure_loop(shape: Shape, loop_steps: int, save_every: int, log_every: int,
     train = PackedBlocks(train_tokens, shape.block, eos, eos, "bench-train")
     validation = PackedBlocks(train_tokens[: 8 * shape.block], shape.block, eos, eos, "bench-validation")
     model = loop.Model(
-        forward=make_forward(shape.model, "float32"),
-        abstract_params=gpt2.abstract(shape.model)[1],
-        init_params=lambda shardings, frozen: gpt2.build(shape.model, seed=0)[1],
+        forward=lm.make_forward(shape.model, "float32"),
+        abstract_params=lm.abstract(shape.model)[1],
+        init_params=lambda shardings, frozen: sharding.place(lm.build(shape.model, seed=0)[1], shardings),
         flops_per_token=shape.model.flops_per_token(shape.block),
     )
     logged: dict[int, float] = {}
@@ -234,9 +261,8 @@ def measure_loop(shape: Shape, loop_steps: int, save_every: int, log_every: int,
 def summarize(shape: Shape, measured: dict, peak: float) -> dict:
     tokens = shape.batch * shape.block
     flops_per_token = shape.model.flops_per_token(shape.block)
-    row = {"shape": shape.name, "layers": shape.model.n_layer, "width": shape.model.n_embd,
-           "vocab": shape.model.vocab_size, "batch": shape.batch, "block": shape.block, "params": shape.model.num_params(),
-           "flops_per_token": flops_per_token}
+    row = {"shape": shape.name, "model": shape.model.describe(), "vocab": shape.model.vocab_size, "batch": shape.batch,
+           "block": shape.block, "params": shape.model.num_params(), "flops_per_token": flops_per_token}
     for name, times in measured["rounds"].items():
         seconds = statistics.median(times)
         row[name] = {"seconds_per_step": seconds, "tokens_per_s": tokens / seconds,
@@ -247,12 +273,12 @@ def summarize(shape: Shape, measured: dict, peak: float) -> dict:
 
 def print_report(console: Console, report: dict) -> None:
     table = Table(title=f"Training step, float32 ({report['machine']}, {report['date']})")
-    for column in ("shape", "L x C, vocab", "B x T", "jaxrap tok/s", "jaxrap MFU", "PyTorch tok/s", "PyTorch MFU", "jaxrap / PyTorch"):
+    for column in ("shape", "model, vocab", "B x T", "jaxrap tok/s", "jaxrap MFU", "PyTorch tok/s", "PyTorch MFU", "jaxrap / PyTorch"):
         table.add_column(column, justify="left" if column == "shape" else "right")
     for row in report["shapes"]:
         jx, pt = row["jaxrap"], row["pytorch"]
         table.add_row(
-            row["shape"], f"{row['layers']} x {row['width']}, {row['vocab']}", f"{row['batch']} x {row['block']}",
+            row["shape"], f"{row['model']}, {row['vocab']}", f"{row['batch']} x {row['block']}",
             f"{jx['tokens_per_s']:,.0f}", f"{jx['mfu']:.1%}", f"{pt['tokens_per_s']:,.0f}", f"{pt['mfu']:.1%}", f"{row['speedup']:.2f}x",
         )
     console.print(table)
@@ -287,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown or not names:
         parser.error(f"--shapes: unknown {', '.join(unknown) or '(none)'}; choose from {', '.join(SHAPES)}")
 
-    console = Console(stderr=args.json)
+    console = Console(stderr=args.json, width=160)
     say = lambda text: console.log(text)  # noqa: E731 - progress goes to stderr with --json
 
     import jax

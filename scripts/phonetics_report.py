@@ -1,6 +1,7 @@
 """The figures of the README's "Syllables and rhyme" section, from a prepared corpus.
 
     python scripts/phonetics_report.py --data data/rap --tokenizer runs/tiny_cpu/tokenizer [--tokenizer DIR ...]
+        [--sentencepiece 8000]
 
 Prints:
 
@@ -9,8 +10,10 @@ Prints:
    (held out);
 2. the lexicon's load time in a fresh process, beside the time to import ``jaxrap.tui.app`` in
    another (the reference: what ``python tui.py`` pays before its window appears);
-3. for each ``--tokenizer``: the per-token tables' build time, and their agreement with the
-   word-level counter and rhyme key on the split's bars (``token_agreement``);
+3. for each ``--tokenizer`` (and, with ``--sentencepiece N``, a SentencePiece-style BPE of N
+   entries trained on the corpus' train split, Llama's layout: ``train_sentencepiece_tokenizer``):
+   the per-token tables' build time, and their agreement with the word-level counter and rhyme
+   key on the split's bars (``token_agreement``);
 4. per artist, on the split's songs (``--split``, default validation): bars, mean syllables per
    bar, the share of consecutive bars that rhyme (pairs of identical bars skipped, as
    ``jaxrap eval``'s rhyme rate) and the multi-syllable rhyme density (``flow_metrics``).
@@ -21,11 +24,12 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 
 from jaxrap.data.corpus import load_corpus
-from jaxrap.data.tokenizer import load_tokenizer
+from jaxrap.data.tokenizer import load_tokenizer, train_sentencepiece_tokenizer
 from jaxrap.evaluate.flow_metrics import lyric_bars, rhyme_density, syllable_stats
 from jaxrap.evaluate.lyric_metrics import rhyming_pairs
 from jaxrap.phonetics.agreement import lexicon_agreement
@@ -43,7 +47,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", required=True, help="a prepared corpus (jaxrap prepare)")
     parser.add_argument("--split", default="validation")
     parser.add_argument("--tokenizer", action="append", default=[], help="tokenizer directory (repeatable)")
+    parser.add_argument("--sentencepiece", type=int, metavar="N", help="also a SentencePiece-style BPE of N entries trained on the corpus")
     args = parser.parse_args(argv)
+    if args.sentencepiece:
+        directory = tempfile.mkdtemp(prefix="jaxrap-sentencepiece-")
+        train_sentencepiece_tokenizer(args.data, args.sentencepiece, directory)
+        args.tokenizer.append(directory)
 
     print("Spelling rules against Lexique 3.83:")
     print(f"  top 10,000 (tuned on): {lexicon_agreement().summary()}")

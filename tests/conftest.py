@@ -178,3 +178,51 @@ def count_compilations():
             jax.monitoring.unregister_event_duration_listener(listener)
 
     return counting
+
+
+@pytest.fixture(scope="session")
+def sentencepiece_tokenizer_dir(tiny_corpus_dir, tmp_path_factory) -> Path:
+    """A SentencePiece-style BPE (Llama's layout: ▁ word marks, <0x0A> byte fallback, a <s> the
+    post-processor adds) of 500 entries trained on tiny_corpus_dir."""
+    from jaxrap.data.tokenizer import train_sentencepiece_tokenizer
+
+    directory = tmp_path_factory.mktemp("sentencepiece_tokenizer")
+    train_sentencepiece_tokenizer(tiny_corpus_dir, 500, directory)
+    return directory
+
+
+def _llama_model_dir(tokenizer, directory: Path, seed: int) -> Path:
+    """A random-init Llama-style model (2 layers, 32 wide, GQA 4/2, untied head, 128 positions)
+    of ``tokenizer``'s vocabulary, saved in Hugging Face format with it."""
+    from jaxrap.model import hf, lm
+    from jaxrap.model.llama_config import LlamaConfig
+
+    config = LlamaConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=128, initializer_range=0.2,
+    ).for_tokenizer(tokenizer)
+    hf.save_pretrained(directory, config, lm.build(config, seed=seed)[1], tokenizer=tokenizer)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def llama_lyrics_model_dir(sentencepiece_tokenizer_dir, tmp_path_factory) -> Path:
+    """A plain Hugging Face Llama-style model with a SentencePiece-style tokenizer."""
+    from jaxrap.data.tokenizer import load_tokenizer
+
+    return _llama_model_dir(load_tokenizer(sentencepiece_tokenizer_dir), tmp_path_factory.mktemp("llama_lyrics_model"), 0)
+
+
+@pytest.fixture(scope="session")
+def conditioned_llama_model_dir(sentencepiece_tokenizer_dir, tmp_path_factory) -> Path:
+    """The Llama-style model as jaxrap exports one trained with artist tokens: the SentencePiece
+    tokenizer with <|artist:unknown|>, <|artist:Médine|>, <|artist:Shurik'n|> added, and
+    jaxrap_prompt.json."""
+    from jaxrap.data.artists import add_artist_tokens, write_prompt_format
+    from jaxrap.data.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(sentencepiece_tokenizer_dir)
+    add_artist_tokens(tokenizer, ["Médine", "Shurik'n"])
+    directory = _llama_model_dir(tokenizer, tmp_path_factory.mktemp("conditioned_llama_model"), 1)
+    write_prompt_format(directory, artist_tokens=True)
+    return directory

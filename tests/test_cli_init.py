@@ -37,3 +37,30 @@ def test_init_refuses_bad_input(tiny_tokenizer_dir, tmp_path, capsys):
     assert main(args) == 2
     assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "m" / "keep.txt").read_text() == "user data"
+
+
+def test_init_writes_a_qwen3_that_transformers_loads(sentencepiece_tokenizer_dir, tmp_path, capsys):
+    """A Hugging Face config.json of another family (model_type qwen3, q/k norm, explicit
+    head_dim): the tokenizer's vocabulary and ids, saved for transformers' Qwen3ForCausalLM."""
+    import json
+
+    import numpy as np
+    import torch
+
+    from jaxrap.load import load_model
+    from jaxrap.model import lm
+
+    shape = tmp_path / "config.json"
+    shape.write_text(json.dumps({"model_type": "qwen3", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                                 "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+                                 "max_position_embeddings": 64, "tie_word_embeddings": True}))
+    out = tmp_path / "model"
+    assert main(["init", "--config", str(shape), "--tokenizer", str(sentencepiece_tokenizer_dir), "--out", str(out)]) == 0
+    assert "random-init Qwen3 2 layers x 32 wide, 4 heads (2 key/value)" in capsys.readouterr().out
+    reference = transformers.Qwen3ForCausalLM.from_pretrained(out).eval()
+    loaded = load_model(out)
+    assert reference.config.vocab_size == len(loaded.tokenizer) == 500
+    ids = np.array([loaded.tokenizer("Le béton")["input_ids"]])
+    with torch.no_grad():
+        expected = reference(torch.tensor(ids)).logits.numpy()
+    np.testing.assert_allclose(np.asarray(lm.forward(lm.abstract(loaded.config)[0], loaded.params, ids)[0]), expected, atol=1e-4)

@@ -101,16 +101,19 @@ def test_saved_config_loads_back_identically(tmp_path):
     assert yaml.safe_load(path.read_text())["train"]["steps"] == 7
 
 
-@pytest.mark.parametrize("name", ["tiny_cpu.yaml", "belgpt2_rap.yaml"])
+@pytest.mark.parametrize("name", ["tiny_cpu.yaml", "belgpt2_rap.yaml", "llama_tiny_cpu.yaml", "croissant_rap.yaml"])
 def test_shipped_configs_load(name):
     config = load_config(CONFIGS / name)
     assert config.train.save_every in (100, 500)
-    if name == "belgpt2_rap.yaml":
-        assert config.model.init == "antoinelouis/belgpt2"
+    if name in ("belgpt2_rap.yaml", "croissant_rap.yaml"):
+        inits = {"belgpt2_rap.yaml": "antoinelouis/belgpt2", "croissant_rap.yaml": "croissantllm/CroissantLLMBase"}
+        assert config.model.init == inits[name]
         assert (config.data.block_size, config.train.per_device_batch_size) == (1024, 4)
         assert (config.train.eval_every, config.train.save_every) == (1000, 500)
+        assert config.model.dtype == ("bfloat16" if name == "croissant_rap.yaml" else "float32")
     else:
         assert config.model.init == "scratch" and config.model.tokenizer is None
+        assert config.model.shape.model_type == ("llama" if name == "llama_tiny_cpu.yaml" else "gpt2")
 
 
 def test_config_module_does_not_import_jax():

@@ -19,6 +19,7 @@ from jaxrap.model import hf, lm
 from jaxrap.model.embeddings import NOISE_SCALE, grow_token_embeddings
 from jaxrap.model.llama_config import LlamaConfig
 from jaxrap.rundir import RunDir
+from jaxrap.sample.decode import token_chunks
 from jaxrap.sharding import make_mesh, state_shardings
 from jaxrap.train.pipeline import ensure_tokenizer, model_from_config, run_training
 from jaxrap.train.trackers import MemoryTracker
@@ -120,3 +121,88 @@ def test_fine_tuning_streams_onto_the_mesh_and_grows_embedding_and_head(untied_l
         "train.steps=2", "train.eval_every=2", "train.per_device_batch_size=1", "mesh.fsdp=2",
     ], mesh=mesh)
     assert result.step == 2 and np.isfinite(result.eval_loss)
+
+
+# --- sampling on a Llama-style model with a SentencePiece-style tokenizer ---------------------------
+
+
+def test_sentencepiece_vocabularies_give_word_marks_newlines_and_bos(sentencepiece_tokenizer_dir):
+    """The per-token tables read ▁ as a word start and the <0x0A> byte token as a newline, and
+    the tokenizer's post-processor (not the family) decides the prompt's bos."""
+    from jaxrap.phonetics.syllables import count_syllables
+    from jaxrap.phonetics.token_tables import replay_bar, token_tables
+
+    tokenizer = load_tokenizer(sentencepiece_tokenizer_dir)
+    tables = token_tables(tokenizer)
+    newline = tokenizer.convert_tokens_to_ids("<0x0A>")
+    assert tables.has_newline[newline] and tables.breaks_word[newline] and tables.syllables[newline] == 0
+    ids = tokenizer("J'traîne au quartier", add_special_tokens=False)["input_ids"]
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    assert [tables.starts_word[i] for i in ids] == [piece.startswith("▁") for piece in pieces]
+    assert replay_bar(tables, ids).syllables == count_syllables("J'traîne au quartier") == 4
+    assert tokenizer("Je")["input_ids"][0] == tokenizer.bos_token_id
+
+
+def test_a_plain_llama_model_prompts_with_its_bos_and_decodes_as_transformers(llama_lyrics_model_dir):
+    import torch
+
+    from jaxrap.sample.generator import Generator
+    from jaxrap.sample.params import SamplingParams
+    from jaxrap.sample.processors import SamplingArrays
+
+    generator = Generator.load(llama_lyrics_model_dir)
+    prompt_ids = generator.encode_prompt("J'traîne au quartier")
+    assert prompt_ids[0] == generator.tokenizer.bos_token_id == 1  # added by the tokenizer's post-processor
+    reference = transformers.LlamaForCausalLM.from_pretrained(llama_lyrics_model_dir).eval()
+    with torch.no_grad():
+        expected = reference.generate(
+            torch.tensor([prompt_ids]), do_sample=False, max_new_tokens=30, min_new_tokens=30, repetition_penalty=1.2,
+            pad_token_id=generator.tokenizer.pad_token_id,
+        )[0, len(prompt_ids):].tolist()
+    params = SamplingParams(temperature=0.0, repetition_penalty=1.2, repetition_window=0, max_new_tokens=30,
+                            min_new_tokens=30, seed=0)
+    sampling = SamplingArrays.from_params(params, generator.tokenizer.eos_token_id)
+    tokens = np.concatenate(list(token_chunks(generator.model, prompt_ids, sampling, num_samples=1)), 1)[0]
+    assert tokens[tokens >= 0].tolist() == expected
+    assert len(list(generator.stream("J'traîne au quartier", params))) > 2  # streamed in chunks, not at the end
+
+
+def test_byte_fallback_pieces_stream_as_whole_characters(sentencepiece_tokenizer_dir):
+    """Characters outside the vocabulary (ñ, 😀) are spelled in UTF-8 byte tokens (<0xC3> <0xB1>):
+    pushed one token at a time, the deltas never show half a character and add up to the text."""
+    from jaxrap.sample.sample_text import REPLACEMENT, SampleText
+
+    tokenizer = load_tokenizer(sentencepiece_tokenizer_dir)
+    text = "l’été mañana 😀\nLe béton"
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert {"<0xC3>", "<0xB1>", "<0xF0>", "<0x0A>"} <= set(tokenizer.convert_ids_to_tokens(ids))
+    sample = SampleText(tokenizer, [tokenizer.bos_token_id], eos_token_id=tokenizer.eos_token_id, max_new_tokens=100)
+    deltas = [sample.push([token]) for token in ids] + [sample.finish("length")]
+    assert not any(REPLACEMENT in delta for delta in deltas)
+    assert "".join(deltas) == text
+
+
+def test_bar_decoding_keeps_the_cache_exact_on_a_llama_style_model(conditioned_llama_model_dir, monkeypatch):
+    """RoPE follows each candidate row's own positions through candidates, redraws, replays and
+    masked gaps, in both guidance branches: the check of tests/test_bar_decode.py on this family."""
+    from test_bar_decode import check_the_cache_through_candidates_redraws_and_replays
+
+    from jaxrap.sample.generator import Generator
+
+    check_the_cache_through_candidates_redraws_and_replays(Generator.load(conditioned_llama_model_dir), monkeypatch, "Médine")
+
+
+def test_rhyme_scheme_syllables_artist_and_guidance_on_a_llama_style_model(conditioned_llama_model_dir):
+    from jaxrap.sample.generator import Generator
+    from jaxrap.sample.params import SamplingParams
+
+    generator = Generator.load(conditioned_llama_model_dir)
+    assert generator.artists == ("Médine", "Shurik'n", "unknown")
+    prompt = generator.encode_prompt("Le béton", "Médine")
+    assert prompt[:2] == [generator.tokenizer.eos_token_id, generator.tokenizer.convert_tokens_to_ids("<|artist:Médine|>")]
+    params = SamplingParams(seed=3, num_samples=2, rhyme_scheme="AABB", syllables=6, max_bars=4, max_new_tokens=100,
+                            artist="Médine", artist_guidance=2.0)
+    deltas = list(generator.stream("", params))
+    bars = [delta.bar for delta in deltas if delta.bar is not None]
+    assert {delta.sample for delta in deltas} == {0, 1} and bars
+    assert [bar.letter for bar in bars if bar.index < 4][:2] in (["A", "A"],)

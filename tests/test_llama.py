@@ -150,22 +150,16 @@ def test_kv_cache_holds_key_value_heads_and_equals_the_full_forward(loaded):
         np.testing.assert_allclose(step[:, 0], full[:, t], atol=1e-5)
 
 
-def test_fused_attention_equals_the_explicit_path(qwen3):
-    """jax.nn.dot_product_attention (no cache, no dropout) against the explicit einsum/softmax
-    path the decoder and attention dropout use, on the CPU."""
+def test_fused_attention_equals_the_explicit_path(qwen3, monkeypatch):
+    """The fused call a GPU takes (jax.nn.dot_product_attention, here with XLA's implementation:
+    the same arguments, layout, scale and head grouping) against the explicit path, on the CPU."""
+    from jaxrap.model import llama
+
     config, graphdef, params = qwen3
-
-    @partial(jax.jit, static_argnums=0)
-    def attend(rate, x):
-        network = lm.merge(graphdef, params)
-        attention = network.layers[0].self_attn
-        angles = jnp.arange(10, dtype=jnp.float32)[None, :, None] * jnp.asarray(network.inv_freq)
-        rope = (jnp.cos(angles).repeat(2, 0), jnp.sin(angles).repeat(2, 0))
-        attention.dropout.rate = rate  # > 0 with a key: the explicit path (1e-30 drops nothing)
-        return attention(x, rope, None, None, jnp.int32(0), jax.random.key(1) if rate else None)[0]
-
-    x = jax.random.normal(jax.random.key(0), (2, 10, config.hidden_size))
-    np.testing.assert_allclose(np.asarray(attend(0.0, x)), np.asarray(attend(1e-30, x)), atol=1e-6)
+    explicit = np.asarray(jax.jit(lm.make_forward(config))(params, jnp.asarray(IDS), None))
+    monkeypatch.setattr(llama, "fused_implementation", lambda dtype, head_dim: "xla")
+    fused = np.asarray(jax.jit(lm.make_forward(config))(params, jnp.asarray(IDS), None))
+    np.testing.assert_allclose(fused, explicit, atol=1e-5, rtol=0)
 
 
 def test_gradients_equal_transformers(reference, loaded):

@@ -93,6 +93,17 @@ def test_kv_cache_with_left_padded_prompt(loaded):
     np.testing.assert_allclose(step[0, 0], alone[0, 6], atol=1e-5)
 
 
+def test_fused_attention_equals_the_current_path(loaded, monkeypatch):
+    """The fused call a GPU takes (jax.nn.dot_product_attention, here with XLA's implementation)
+    against the explicit path every CPU run takes, GPT-2's scale included."""
+    config, graphdef, params = loaded
+    ids = jnp.asarray(np.random.RandomState(6).randint(0, 97, (2, 24)))
+    explicit = np.asarray(jax.jit(gpt2.make_forward(config))(params, ids, None))
+    monkeypatch.setattr(gpt2, "fused_implementation", lambda dtype, head_dim: "xla")
+    fused = np.asarray(jax.jit(gpt2.make_forward(config))(params, ids, None))
+    np.testing.assert_allclose(fused, explicit, atol=1e-5, rtol=0)
+
+
 def test_dropout_is_active_only_with_a_key(loaded):
     _, graphdef, params = loaded
     ids = jnp.zeros((1, 8), jnp.int32)

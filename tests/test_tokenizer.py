@@ -154,3 +154,18 @@ def test_any_text_round_trips_or_is_refused(trained, text):
     (ids,) = encode_texts(trained, [text])
     assert trained.decode(ids) == text
     assert trained.eos_token_id not in ids and trained.pad_token_id not in ids
+
+
+def test_a_sentencepiece_style_tokenizer_round_trips_lyrics_and_adds_its_bos(tiny_corpus_dir, sentencepiece_tokenizer_dir, tmp_path):
+    """Llama's layout: ▁ word marks, newlines and unseen characters as UTF-8 byte tokens, <s>
+    added by the post-processor, </s> the end of song; decoding gives back the exact text."""
+    from jaxrap.data.tokenizer import train_sentencepiece_tokenizer
+
+    tokenizer = load_tokenizer(sentencepiece_tokenizer_dir)
+    assert (tokenizer.unk_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id) == (0, 1, 2) and len(tokenizer) == 500
+    text = "« Ça va ? » qu'il m'demande\nmañana 😀  l’été"
+    ids = tokenizer(text)["input_ids"]
+    assert ids[0] == 1 and tokenizer.convert_tokens_to_ids("<0x0A>") in ids
+    assert tokenizer.decode(ids, skip_special_tokens=True) == text
+    with pytest.raises(JaxrapError, match="too small for a SentencePiece-style BPE"):
+        train_sentencepiece_tokenizer(tiny_corpus_dir, 300, tmp_path / "small")

@@ -73,9 +73,12 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from jaxrap.evaluate.artist_classifier import judged_artists
+    from jaxrap.evaluate.perplexity import check_block_size
     from jaxrap.evaluate.report import evaluate_model
-    from jaxrap.load import load_model
+    from jaxrap.load import load_model, load_model_config
 
+    if args.block_size is not None:  # the config alone can tell: before any weight is read
+        check_block_size(load_model_config(args.model), args.block_size)
     console = Console(stderr=True)
     with console.status("loading the model") as status:
         loaded = load_model(args.model)

@@ -1,4 +1,6 @@
-"""Tokenizers: load any Hugging Face tokenizer, or train a byte-level BPE on a prepared corpus.
+"""Tokenizers: load any Hugging Face tokenizer, or train one on a prepared corpus: a byte-level
+BPE (GPT-2's kind, ``train_tokenizer``) or a SentencePiece-style BPE (Llama's kind,
+``train_sentencepiece_tokenizer``).
 
 Every tokenizer jaxrap hands out is a transformers ``PreTrainedTokenizerFast`` with an
 ``eos_token`` (the end-of-song token, ``<|endoftext|>`` for GPT-2 and trained tokenizers) and a
@@ -14,6 +16,7 @@ spaces all survive, provided that
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -166,6 +169,58 @@ def train_tokenizer(
         add_prefix_space=False,
         clean_up_tokenization_spaces=False,
         **({"additional_special_tokens": list(extra_special_tokens)} if extra_special_tokens else {}),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    wrapped.save_pretrained(out)
+    return load_tokenizer(out)
+
+
+SENTENCEPIECE_SPECIAL_TOKENS = ("<unk>", "<s>", "</s>")  # ids 0, 1, 2, as Llama's; </s> ends a song
+SENTENCEPIECE_ALPHABET = 120  # characters kept whole (French letters, accents, digits, punctuation)
+
+
+def train_sentencepiece_tokenizer(corpus_dir: str | Path, vocab_size: int, out_dir: str | Path) -> PreTrainedTokenizerFast:
+    """Train a SentencePiece-style BPE, laid out as Llama's tokenizer.json is, on the corpus'
+    train split, and save it for ``AutoTokenizer`` (class LlamaTokenizer).
+
+    Words carry a ``▁`` mark for the space before them (Metaspace, a ``▁`` prepended to the
+    text), merges never cross a word boundary, and anything outside the ``SENTENCEPIECE_ALPHABET``
+    commonest characters, the newline included, is spelled in UTF-8 byte tokens ``<0x00>`` ..
+    ``<0xFF>`` (byte fallback). Ids: ``<unk>`` 0, ``<s>`` 1 (bos: the post-processor adds it to
+    each encoded text), ``</s>`` 2 (eos, end-of-song), the 256 byte tokens, then characters and
+    merges up to ``vocab_size``.
+    """
+    import transformers
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    smallest = len(SENTENCEPIECE_SPECIAL_TOKENS) + BYTE_ALPHABET_SIZE + SENTENCEPIECE_ALPHABET
+    if not isinstance(vocab_size, int) or vocab_size < smallest:
+        raise JaxrapError(f"vocab size {vocab_size} is too small for a SentencePiece-style BPE: it needs at least {smallest}")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise JaxrapError(f"{out}: is a file; --out must be a directory")
+    texts = list(load_corpus(corpus_dir)["train"]["text"])
+    if not texts:
+        raise JaxrapError(f"{corpus_dir}: the train split has no songs; prepare the corpus again")
+    trainer_model = Tokenizer(models.BPE())
+    trainer_model.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - len(SENTENCEPIECE_SPECIAL_TOKENS) - BYTE_ALPHABET_SIZE,
+        limit_alphabet=SENTENCEPIECE_ALPHABET, show_progress=False,
+    )
+    # Newlines spelled as bytes, as in Llama's vocabulary: trained on the text without them.
+    trainer_model.train_from_iterator((text.replace("\n", " ") for text in texts), trainer, length=len(texts))
+    trained = trainer_model.get_vocab()
+    vocab = {token: i for i, token in enumerate(SENTENCEPIECE_SPECIAL_TOKENS)}
+    vocab.update({f"<0x{byte:02X}>": len(vocab) + byte for byte in range(BYTE_ALPHABET_SIZE)})
+    for token in sorted(trained, key=trained.__getitem__):
+        vocab.setdefault(token, len(vocab))
+    merges = json.loads(trainer_model.to_str())["model"]["merges"]
+    unk, bos, eos = SENTENCEPIECE_SPECIAL_TOKENS
+    wrapped = transformers.LlamaTokenizer(
+        vocab=vocab, merges=[tuple(merge) if isinstance(merge, list) else tuple(merge.split(" ")) for merge in merges],
+        unk_token=unk, bos_token=bos, eos_token=eos, add_bos_token=True, add_eos_token=False,
+        clean_up_tokenization_spaces=False,
     )
     out.mkdir(parents=True, exist_ok=True)
     wrapped.save_pretrained(out)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from jaxrap.errors import JaxrapError
 from jaxrap.load import LoadedModel
 from jaxrap.model.loss import perplexity
 from jaxrap.shape_rules import block_size_problem
+
+if TYPE_CHECKING:
+    from jaxrap.model.registry import LMConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +70,15 @@ def default_block_size(loaded: LoadedModel) -> int:
     return min(loaded.config.n_positions, MAX_DEFAULT_BLOCK)
 
 
+def check_block_size(config: LMConfig, block_size: int) -> None:
+    """A JaxrapError unless ``block_size`` fits the model's context (``n_positions``: for a
+    sliding-window model, the window)."""
+    if block_size < 1 or block_size_problem(block_size, config.n_positions, "the model's context"):
+        raise JaxrapError(
+            f"block size must be in 1..{config.n_positions} (the model's context, {config.context_name}), got {block_size}"
+        )
+
+
 def split_perplexity(
     loaded: LoadedModel,
     corpus_dir: str | Path,
@@ -88,11 +101,7 @@ def split_perplexity(
     from jaxrap.model.lm import make_forward
 
     block_size = block_size or default_block_size(loaded)
-    if block_size < 1 or block_size_problem(block_size, loaded.config.n_positions, "the model's context"):
-        raise JaxrapError(
-            f"block size must be in 1..{loaded.config.n_positions} (the model's context, {loaded.config.context_name}),"
-            f" got {block_size}"
-        )
+    check_block_size(loaded.config, block_size)
     if per_device_batch_size < 1:
         raise JaxrapError(f"batch size must be a positive integer, got {per_device_batch_size}")
     song_prompt = loaded.song_prompt

@@ -22,8 +22,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxrap.model.attention import attention_allowed, cached_attention, fused_causal_attention, fused_implementation
 from jaxrap.model.config import ACTIVATIONS, GPT2Config
-from jaxrap.model.kv_cache import KVCache, attention_allowed, cached_attention
+from jaxrap.model.kv_cache import KVCache
 from jaxrap.model.remat import rematerialised
 from jaxrap.model.xla_cpu import gradient_boundary
 
@@ -71,11 +72,16 @@ class Attention(nnx.Module):
         kv: tuple[jax.Array, jax.Array] | None,  # cached keys (B*H, D, S) and values (B*H, S, D), KVCache's layout
         index: jax.Array,  # () slot of x's first token in the cache
         dropout_key: jax.Array | None,
+        causal_only: bool = False,  # allowed is plain causal attention (no cache, no padding)
     ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
         B, T, C = x.shape
         H, D = self.n_head, C // self.n_head
         q, k, v = (t.reshape(B, T, H, D) for t in jnp.split(self.c_attn(x), 3, axis=-1))  # 3 x (B, T, H, D)
-        if kv is None:  # training and scoring: attend within x
+        implementation = fused_implementation(v.dtype, D)
+        dropping = dropout_key is not None and self.attn_dropout.rate > 0.0
+        if kv is None and causal_only and not dropping and implementation is not None:  # training on a GPU
+            y = fused_causal_attention(q, k, v, self.scale, implementation)  # (B, T, H, D)
+        elif kv is None:  # training and scoring: attend within x
             scores = jnp.einsum("bthd,bshd->bhts", q, k)  # (B, H, T, S)
             probs = self._attention_probs(scores, allowed, v.dtype, dropout_key)
             y = jnp.einsum("bhts,bshd->bthd", probs, v)  # (B, T, H, D)
@@ -120,8 +126,8 @@ class Block(nnx.Module):
         self.ln_2 = _layer_norm(config, rngs)
         self.mlp = MLP(config, dtype=dtype, rngs=rngs)
 
-    def __call__(self, x, allowed, kv, index, dropout_key):
-        attn_out, kv = self.attn(self.ln_1(x), allowed, kv, index, dropout_key)
+    def __call__(self, x, allowed, kv, index, dropout_key, causal_only=False):
+        attn_out, kv = self.attn(self.ln_1(x), allowed, kv, index, dropout_key, causal_only)
         x = x + attn_out  # pre-LayerNorm residual: x + f(LN(x))
         x = x + self.mlp(self.ln_2(x), dropout_key)
         return x, kv
@@ -168,6 +174,7 @@ class GPT2(nnx.Module):
         """Final-LayerNorm hidden states (B, T, C): callers that need only some positions'
         logits (the sampler wants the last one) apply ``logits`` to those alone."""
         allowed, key_valid, index, positions = attention_allowed(attention_mask, positions, cache, input_ids.shape)
+        causal_only = cache is None and attention_mask is None
         x = self.wte(input_ids) + self.wpe(positions)  # (B, T, C)
         x = Attention._dropout(self.drop, x, dropout_key, 3)
         keys, values = [], []
@@ -175,7 +182,7 @@ class GPT2(nnx.Module):
             kv = None if cache is None else (cache.keys[i], cache.values[i])
             layer_key = None if dropout_key is None else jax.random.fold_in(dropout_key, 16 + i)
             call = rematerialised(block) if self.remat and cache is None else block  # lm's remat
-            x, kv = call(gradient_boundary(x), allowed, kv, index, layer_key)  # identity; XLA:CPU's, see xla_cpu
+            x, kv = call(gradient_boundary(x), allowed, kv, index, layer_key, causal_only)  # boundary: see xla_cpu
             if kv is not None:
                 keys.append(kv[0])
                 values.append(kv[1])

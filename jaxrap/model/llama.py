@@ -10,9 +10,11 @@ keys (Qwen3), and a SwiGLU MLP ``down(silu(gate(x)) * up(x))``. Module names mir
 transposed), so checkpoint I/O is a name map and a transpose of every kernel (``hf_names``).
 
 Precision: the residual stream, norms, RoPE angles and softmax are float32; the matmuls run
-in the compute dtype (``dtype``), over float32 master weights. Attention without a cache goes
-through ``jax.nn.dot_product_attention`` (cuDNN's fused kernel on a GPU in bfloat16, XLA's
-elsewhere); with a cache, through ``kv_cache.cached_attention``, laid out for decoding.
+in the compute dtype (``dtype``), over float32 master weights. Plain causal attention without a
+cache goes through ``jax.nn.dot_product_attention`` on a GPU in bfloat16 (cuDNN's fused
+kernel), through explicit einsums and a float32 softmax
+elsewhere: ``jaxrap.model.attention``); with a cache, through ``attention.cached_attention``,
+laid out for decoding.
 
 Shapes: B batch, T new tokens, S key/value slots, H query heads, K key/value heads, D head
 dim, C hidden size, F intermediate size, V vocab, L layers.
@@ -21,26 +23,20 @@ dim, C hidden size, F intermediate size, V vocab, L layers.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxrap.model.kv_cache import KVCache, attention_allowed, cached_attention
+from jaxrap.model.attention import attention_allowed, cached_attention, fused_causal_attention, fused_implementation
+from jaxrap.model.kv_cache import KVCache
 from jaxrap.model.llama_config import LlamaConfig
 from jaxrap.model.remat import rematerialised
 from jaxrap.model.xla_cpu import gradient_boundary
 
 Params = dict[str, Any]  # nnx pure dict: {"embed_tokens": {"embedding": ...}, "layers": {0: {...}}, ...}
-
-
-def attention_implementation(dtype: Any, head_dim: int) -> Literal["cudnn"] | None:
-    """cuDNN's fused attention on a GPU for the half-precision dtypes and head widths it
-    takes; XLA's (None) elsewhere. Read at trace time."""
-    half = jnp.dtype(dtype) in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
-    return "cudnn" if jax.default_backend() == "gpu" and half and head_dim % 8 == 0 and head_dim <= 128 else None
 
 
 def rope_frequencies(config: LlamaConfig) -> np.ndarray:
@@ -127,11 +123,9 @@ class Attention(nnx.Module):
         k = apply_rope(k.astype(jnp.float32), *rope).astype(v.dtype)  # (B, T, K, D)
         scale = D**-0.5
         dropping = dropout_key is not None and self.dropout.rate > 0.0
-        if kv is None and not dropping:  # training and scoring: fused attention within x
-            y = jax.nn.dot_product_attention(
-                q, k, v, mask=allowed, is_causal=allowed is None, scale=scale,
-                implementation=attention_implementation(v.dtype, D),
-            )  # (B, T, H, D)
+        implementation = fused_implementation(v.dtype, D)
+        if kv is None and allowed is None and not dropping and implementation is not None:  # training on a GPU
+            y = fused_causal_attention(q, k, v, scale, implementation)  # (B, T, H, D)
         else:
             if allowed is None:
                 allowed = (jnp.arange(T)[None, :] <= jnp.arange(T)[:, None])[None, None]  # (1, 1, T, T)
@@ -144,7 +138,7 @@ class Attention(nnx.Module):
                     return weights
                 return self.dropout(weights, deterministic=False, rngs=dropout_key)
 
-            if kv is None:  # training with attention dropout: the explicit form
+            if kv is None:  # training and scoring: attend within x
                 G = H // K
                 scores = jnp.einsum("btkgd,bskd->bkgts", q.reshape(B, T, K, G, D), k).reshape(B, H, T, T)
                 y = jnp.einsum("bkgts,bskd->btkgd", probs(scores).reshape(B, K, G, T, T), v).reshape(B, T, H, D)
@@ -216,7 +210,7 @@ class Llama(nnx.Module):
         logits (the sampler wants the last one) apply ``logits`` to those alone. RoPE turns by
         each row's own ``positions``."""
         allowed, key_valid, index, positions = attention_allowed(attention_mask, positions, cache, input_ids.shape)
-        fused_causal = cache is None and attention_mask is None  # plain causal: dot_product_attention's is_causal
+        causal_only = cache is None and attention_mask is None  # plain causal: the fused kernel's case
         angles = positions[..., None].astype(jnp.float32) * jnp.asarray(self.inv_freq, jnp.float32)  # (B, T, D/2)
         rope = (jnp.cos(angles), jnp.sin(angles))
         x = self.embed_tokens(input_ids).astype(jnp.float32)  # (B, T, C)
@@ -225,7 +219,7 @@ class Llama(nnx.Module):
             kv = None if cache is None else (cache.keys[i], cache.values[i])
             layer_key = None if dropout_key is None else jax.random.fold_in(dropout_key, 16 + i)
             call = rematerialised(block) if self.remat and cache is None else block  # lm's remat
-            x, kv = call(gradient_boundary(x), rope, None if fused_causal else allowed, kv, index, layer_key)
+            x, kv = call(gradient_boundary(x), rope, None if causal_only else allowed, kv, index, layer_key)
             if kv is not None:
                 keys.append(kv[0])
                 values.append(kv[1])

@@ -247,7 +247,10 @@ class LlamaConfig:
             raise JaxrapError(f"{source}: pretraining_tp {data['pretraining_tp']} is not supported (only 1)")
         values["rope_theta"], values["rope_scaling"] = read_rope(data, source)
         values["sliding_window"], values["max_window_layers"] = _read_sliding_window(data, variant, values, source)
-        return cls(**values)
+        try:
+            return cls(**values)
+        except JaxrapError as error:
+            raise JaxrapError(f"{source}: {error}") from None
 
     def to_hf_dict(self) -> dict[str, Any]:
         """A config.json that transformers' class for ``model_type`` reads (RoPE in v5's

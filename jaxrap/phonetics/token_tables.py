@@ -23,7 +23,8 @@ words, start none, hold no newline, add 0 syllables and have class -1.
   without a vowel count 0 (the ``Ġj`` of ``j'ai``, the ``Ġqu`` of ``qu'il``, the ``J`` of a
   bar's ``J'``): they are elided or the start of a longer word;
 - a token that continues a word counts its vowel nuclei by the spelling rules with its end read
-  as the end of the word: a final ``e``/``es`` and a verb ``ent`` are mute even alone
+  as the end of the word (its letters only: SentencePiece vocabularies keep punctuation on the
+  piece, ``me,``): a final ``e``/``es`` and a verb ``ent`` are mute even alone
   (``Ġchant`` + ``ent`` = 1 + 0, ``Ġmon`` + ``de`` = 1 + 0, but ``Ġtelle`` + ``ment`` = 1 + 1);
 - what a word's pieces cannot know is lost: a vowel group split over two tokens counts twice
   (``Ġmo`` + ``i``), a sounded ``-ent`` after a piece counts 0 (``Ġmom`` + ``ent``), and an
@@ -156,12 +157,13 @@ def build_token_tables(texts: Sequence[str], raw: Sequence[str], special: Sequen
         has_newline[index] = "\n" in text
         start_count, start_key = _word_start_sound(word)
         word_start_syllables[index] = min(start_count, 127)
-        if starts or not word.isalpha():
+        letters = word.rstrip("".join(ch for ch in word if not ch.isalnum()))  # "me," -> "me": SentencePiece keeps punctuation on
+        if starts or not letters.isalpha():
             syllables[index], keys[index] = word_start_syllables[index], start_key
         else:
-            count = spelling_syllables(word.lower(), continues=True)
+            count = spelling_syllables(letters.lower(), continues=True)
             syllables[index] = min(count, 127)
-            keys[index] = spelling_rhyme_key(word.lower()) if count else None
+            keys[index] = spelling_rhyme_key(letters.lower()) if count else None
     rhyme_keys = tuple(sorted({key for key in keys if key is not None}))
     class_of = {key: c for c, key in enumerate(rhyme_keys)}
     rhyme_class = np.array([class_of[key] if key is not None else -1 for key in keys], np.int32)
