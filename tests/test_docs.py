@@ -207,3 +207,18 @@ def test_every_docs_page_is_linked_from_the_readme():
 
 def test_the_readme_stays_a_front_page():
     assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 250
+
+
+def test_the_readme_sample_block_is_rendered_and_replaced_by_its_script():
+    from scripts_under_test import load_script
+
+    sample = load_script("readme_sample")
+    command = sample.sample_command("runs/tiny_cpu")
+    block = sample.render_block(command, "J'traîne au quartier\nun bar\n", "jaxrap: 2 of 2 bars met their targets\n")
+    assert block.startswith(sample.START) and block.endswith(sample.END)
+    assert command_lines(block) == [shlex.join([*command[:5], "X", *command[6:]])]  # the bash block parses
+    assert "un bar\njaxrap: 2 of 2 bars met their targets\n```" in block
+    readme = f"intro\n{sample.START}\nold\n{sample.END}\noutro\n"
+    assert sample.replace_block(readme, block) == f"intro\n{block}\noutro\n"
+    with pytest.raises(SystemExit, match="no sample markers"):
+        sample.replace_block("no markers here", block)
