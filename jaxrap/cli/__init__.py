@@ -23,6 +23,7 @@ COMMANDS = {
     "export": "export",
     "eval": "evaluate",
     "generate": "generate",
+    "next-bar": "next_bar",
     "artists": "artists",
     "rhymes": "rhymes",
     "tui": "tui",
