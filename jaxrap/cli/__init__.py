@@ -38,7 +38,9 @@ DOCS_PAGES = {
     "export": "docs/training.md",
     "eval": "docs/evaluation.md",
     "generate": "docs/generation.md",
+    "next-bar": "docs/rhymes.md",
     "artists": "docs/generation.md",
+    "rhymes": "docs/rhymes.md",
     "tui": "docs/tui.md",
 }
 
