@@ -15,14 +15,16 @@ with a rhyme key, so a prompt ending on a bar sets the target of that bar's lett
 ``rhyme_with`` sets the sound of the group the first generated bar with a letter belongs to,
 whatever the prompt said. ``later_bars`` are bars written after the first generated one (the
 writing room regenerating a bar in place, ``Generator.suggest_bars``): recorded after the
-prompt's, they set the sound of a group whose members above do not. A bar meets its target when it is complete (it ends with a newline or
-the end of the song), says a word, has ``low``..``high`` syllables, and (with a letter) ends on
-a sound that can rhyme, the group's sound if it has one, on a word no earlier bar of its group
-(or the rhyme word) ended on (a word does not rhyme with itself) and that is no unstressed
-function word ("de", "que", "mon": ``jaxrap.phonetics.function_words``; such a bar sets no
-group's sound either). The first bar of a group must end on one of ``opening_sounds`` (its
-last vowel's key) when given (``bar_decode`` gives the sounds common enough in the
-model's vocabulary for the rest of the group to find rhymes).
+prompt's, they set the sound of a group whose members above do not.
+
+A bar meets its target when it is complete (it ends with a newline or the end of the song),
+says a word, has ``low``..``high`` syllables, and (with a letter) ends on a sound that can
+rhyme, the group's sound if it has one, on a word no earlier bar of its group (or the rhyme
+word) ended on (a word does not rhyme with itself) and that is no unstressed function word
+("de", "que", "mon": ``jaxrap.phonetics.function_words``; such a bar sets no group's sound
+either). The first bar of a group must end on one of ``opening_sounds`` (its last vowel's key)
+when given (``bar_decode`` gives the sounds common enough in the model's vocabulary for the
+rest of the group to find rhymes).
 """
 
 from __future__ import annotations
