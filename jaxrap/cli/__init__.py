@@ -23,7 +23,9 @@ COMMANDS = {
     "export": "export",
     "eval": "evaluate",
     "generate": "generate",
+    "next-bar": "next_bar",
     "artists": "artists",
+    "rhymes": "rhymes",
     "tui": "tui",
 }
 
@@ -36,7 +38,9 @@ DOCS_PAGES = {
     "export": "docs/training.md",
     "eval": "docs/evaluation.md",
     "generate": "docs/generation.md",
+    "next-bar": "docs/rhymes.md",
     "artists": "docs/generation.md",
+    "rhymes": "docs/rhymes.md",
     "tui": "docs/tui.md",
 }
 
