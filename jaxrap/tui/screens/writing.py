@@ -1,0 +1,395 @@
+"""The writing room: write a verse bar by bar, with the model's candidates one bar at a time.
+
+The screen sits on top of the studio (F2 goes back and forth; ``jaxrap tui --write`` opens it
+at start), and uses the studio's model: it never loads one itself. Its panel starts with the
+studio's values, and its artist, guidance and bar controls apply to the candidates; the bar
+controls also decide the marks (``jaxrap.tui.verse.verse_marks``: what the sampler would say of
+each bar).
+
+Nothing typed is lost: every change of the verse is written to its file at once
+(``jaxrap.tui.verse.write_verse``, atomic), a failed write keeps the verse on screen, says so,
+and is tried again at the next change; a failed draw leaves the verse as it was.
+
+Threads: drawing candidates runs in a thread worker (``exclusive``: a new request replaces the
+one in flight, whose answer is then dropped) that reports back with messages, as the studio's
+generation does. The lexicon (marks) loads in its own worker after the first frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input, OptionList, Select, Static
+from textual.worker import get_current_worker
+
+from jaxrap.errors import FieldError, JaxrapError
+from jaxrap.load import LoadedModel
+from jaxrap.sample.params import SamplingParams
+from jaxrap.tui.screens.studio import StudioScreen, caught_warnings
+from jaxrap.tui.verse import BarMarks, describe_controls, export_verse, is_bar, read_verse, verse_marks, write_verse
+from jaxrap.tui.widgets.candidate_list import CandidateList
+from jaxrap.tui.widgets.params_panel import ParamsPanel
+from jaxrap.tui.widgets.status_line import StatusLine
+from jaxrap.tui.widgets.verse_view import VerseView
+
+if TYPE_CHECKING:
+    from jaxrap.sample.bar_check import Bar
+
+
+@dataclass(frozen=True)
+class Request:
+    """One draw of candidates: what the model is given, and where the pick goes."""
+
+    bars: tuple[str, ...]  # the verse's bars as the model reads them (blank lines and [markers] left out)
+    index: int | None  # the bar to draw again in place; None: the bar after the last
+    row: int  # the verse line the pick replaces (``index`` set) or goes after (None; -1: at the top)
+    params: SamplingParams  # with a concrete seed
+    number: int = field(default=0, compare=False)  # the screen's count of requests: later ones win
+
+    @property
+    def what(self) -> str:
+        bar = len(self.bars) if self.index is None else self.index
+        return f"bar {bar + 1}"
+
+
+def request_for(lines: Sequence[str], row: int | None, params: SamplingParams, number: int) -> Request:
+    """The request for the bar after the last (``row`` None) or for line ``row`` drawn again:
+    the model reads the bars only, plus the line itself when it is still blank."""
+    if row is None:
+        last = max((i for i, line in enumerate(lines) if is_bar(line)), default=-1)
+        return Request(tuple(line for line in lines if is_bar(line)), None, last, params, number)
+    kept = [i for i, line in enumerate(lines) if is_bar(line) or i == row]
+    return Request(tuple(lines[i] for i in kept), kept.index(row), row, params, number)
+
+
+def lines_with_pick(lines: Sequence[str], request: Request, text: str) -> tuple[list[str], int]:
+    """The verse with ``text`` placed as ``request`` says, and the line it is on. A next bar
+    fills the first blank line after the last bar, or comes after it."""
+    lines = list(lines)
+    if request.index is not None and request.row < len(lines):
+        lines[request.row] = text
+        return lines, request.row
+    row = min(request.row + 1, len(lines))
+    if row < len(lines) and not lines[row].strip():
+        lines[row] = text
+    else:
+        lines.insert(row, text)
+    return lines, row
+
+
+class WritingScreen(Screen):
+    BINDINGS = [
+        Binding("ctrl+g", "next_bar", "Next bar", tooltip="Ask the model for candidates for the bar after the last one."),
+        Binding("ctrl+r", "redo_bar", "Redo bar", tooltip="Ask the model for candidates to replace the bar with the cursor."),
+        Binding("escape", "stop", "Stop", show=False, tooltip="Stop drawing candidates, or close them."),
+        Binding("ctrl+z", "undo", "Undo", tooltip="Undo the last new, joined, moved, deleted or picked bar."),
+        Binding("ctrl+s", "export", "Export", tooltip="Write the verse to a text file and a Markdown file (with its marks)."),
+        Binding("f2", "app.toggle_writing_room", "Studio", tooltip="Back to the studio; the verse is saved."),
+    ]
+
+    @dataclass
+    class ModelReady(Message, bubble=False):
+        model: LoadedModel
+        device: str
+
+    class PhoneticsReady(Message, bubble=False):
+        pass
+
+    @dataclass
+    class Drawn(Message, bubble=False):
+        request: Request
+        bars: list[Bar]
+
+    @dataclass
+    class DrawFailed(Message, bubble=False):
+        request: Request
+        error: str
+        field: str | None = None  # the SamplingParams field the error is about (FieldError.field)
+
+    def __init__(self, studio: StudioScreen, verse_path: Path, params: SamplingParams | None = None):
+        """``params``: the panel's first values (the studio's), artist included."""
+        super().__init__()
+        self.studio = studio
+        self.verse_path = verse_path
+        self._first_params = params
+        self._saved = read_verse(verse_path)  # what the file holds; JaxrapError for a file that is not a verse
+        self._phonetics = False  # the lexicon is loaded: marks can be computed
+        self._params = SamplingParams()  # the panel's last valid values (marks use them)
+        self._requests = 0
+        self._drawing: Request | None = None  # the request in flight
+        self._shown: Request | None = None  # the request whose candidates are shown
+        self._candidates: list[Bar] = []
+        self._save_failed = False
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="workspace"):
+            yield ParamsPanel(id="params")
+            with Vertical(id="verse-column"):
+                yield Static(f"Verse · {self.verse_path}", id="verse-title", classes="panel-title")
+                yield VerseView(self._saved, id="verse")
+                yield Static("", id="bar-hint")
+                yield CandidateList(id="candidates")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    @property
+    def verse(self) -> VerseView:
+        return self.query_one(VerseView)
+
+    @property
+    def panel(self) -> ParamsPanel:
+        return self.query_one(ParamsPanel)
+
+    def on_mount(self) -> None:
+        if self._first_params is not None:
+            self._params = self._first_params
+            self.panel.show_params(self._params)
+        self.query_one(CandidateList).display = False
+        status = self.query_one(StatusLine)
+        status.model = self.studio.model
+        if self.studio.engine is not None:
+            self._model_ready(self.studio.engine.model, self.studio.engine.device)
+        else:
+            status.set_state("waiting for the model", "busy")
+            self.wait_for_model()
+        self.verse.focus_row(len(self._saved) - 1, cursor=len(self._saved[-1]) if self._saved else 0)
+        self.call_after_refresh(self.load_phonetics)
+
+    # --- the model and the lexicon -------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="wait-model")
+    def wait_for_model(self) -> None:
+        worker = get_current_worker()
+        while not self.studio.engine_ready.wait(0.1):
+            if worker.is_cancelled:
+                return
+        engine = self.studio.engine
+        assert engine is not None  # set before engine_ready
+        self.post_message(self.ModelReady(engine.model, engine.device))
+
+    def on_writing_screen_model_ready(self, message: ModelReady) -> None:
+        self._model_ready(message.model, message.device)
+
+    def _model_ready(self, model: LoadedModel, device: str) -> None:
+        status = self.query_one(StatusLine)
+        status.step, status.device = model.step, device
+        self.panel.show_artists(model.artists)
+        if self._drawing is None:
+            status.set_state("ready: Ctrl+G draws the next bar")
+
+    @work(thread=True, exclusive=True, group="phonetics")
+    def load_phonetics(self) -> None:
+        from jaxrap.phonetics.lexicon import load_lexicon
+
+        try:
+            load_lexicon()  # cached: the studio has usually read it already
+        except (JaxrapError, OSError) as error:
+            self.notify(f"bars have no marks: {error}", severity="warning", timeout=10)
+            return
+        self.post_message(self.PhoneticsReady())
+
+    def on_writing_screen_phonetics_ready(self, message: PhoneticsReady) -> None:
+        self._phonetics = True
+        self._show_marks()
+
+    # --- the verse -----------------------------------------------------------------------------
+
+    @on(VerseView.Changed)
+    def _verse_changed(self, event: VerseView.Changed) -> None:
+        self._save(event.lines)
+        self._show_marks()
+
+    @on(VerseView.CursorMoved)
+    def _cursor_moved(self) -> None:
+        self._show_hint()
+
+    def _save(self, lines: list[str]) -> None:
+        if lines == self._saved or (lines == [""] and not self._saved):
+            return
+        try:
+            write_verse(self.verse_path, lines)
+        except OSError as failure:
+            if not self._save_failed:  # once per failure, not per keystroke
+                self.notify(f"could not save the verse to {self.verse_path}: {failure}; it stays on screen, "
+                            "and every change tries again (Ctrl+S exports a copy)", severity="error", timeout=15)
+            self._save_failed = True
+            return
+        if self._save_failed:
+            self.notify(f"the verse is saved again to {self.verse_path}")
+        self._saved, self._save_failed = list(lines), False
+
+    @on(Input.Changed, "#params Input")
+    @on(Select.Changed, "#params Select")
+    def _params_changed(self) -> None:
+        self.call_later(self._show_marks)  # after the panel has checked its values
+
+    def _show_marks(self) -> None:
+        try:
+            self._params = self.panel.sampling_params()
+        except FieldError:  # the panel shows the problem; the marks keep the last valid values
+            pass
+        if self._phonetics:
+            self.verse.show_marks(verse_marks(self.verse.lines, self._params))
+            self._show_hint()
+
+    def _marks_of_cursor(self) -> BarMarks | None:
+        marks = self.verse.marks
+        row = self.verse.cursor_row
+        return marks[row] if row < len(marks) else None
+
+    def _show_hint(self) -> None:
+        """Under the verse: why the bar with the cursor misses its targets, or what is set."""
+        mark = self._marks_of_cursor()
+        hint = self.query_one("#bar-hint", Static)
+        hint.set_class(bool(mark and mark.misses), "-miss")
+        if mark is not None and mark.misses:
+            hint.update(f"✗ bar {(mark.bar or 0) + 1}: " + "; ".join(mark.misses))
+        else:
+            controls = describe_controls(self._params)
+            hint.update(f"Targets: {controls}" if controls else "No bar controls: set a scheme or syllables in the panel.")
+
+    def action_undo(self) -> None:
+        if not self.verse.undo():
+            self.notify("Nothing to undo.", severity="warning")
+
+    # --- candidates ----------------------------------------------------------------------------
+
+    def action_next_bar(self) -> None:
+        self._draw(None)
+
+    def action_redo_bar(self) -> None:
+        self._draw(self.verse.cursor_row)
+
+    def action_redraw(self) -> None:
+        request = self._shown or self._drawing
+        if request is not None:
+            self._start(Request(request.bars, request.index, request.row, request.params.replace(seed=None).with_seed()))
+
+    def _draw(self, row: int | None) -> None:
+        """Ask for candidates with the panel's values (a bad value is shown on its field)."""
+        try:
+            params = self.panel.sampling_params()
+        except FieldError as error:
+            self.notify(str(error), title="Parameters", severity="error")
+            self.panel.focus_problem(error)
+            return
+        lines = self.verse.lines
+        if row is not None and not lines[row].strip() and not any(is_bar(line) for line in lines):
+            row = None  # a blank verse: its first bar
+        self._start(request_for(lines, row, params.with_seed(), 0))
+
+    def _start(self, request: Request) -> None:
+        self._requests += 1
+        request = Request(request.bars, request.index, request.row, request.params, self._requests)
+        self._drawing = request
+        ready = self.studio.engine_ready.is_set()
+        self.query_one(StatusLine).set_state(
+            f"drawing {request.params.candidates} candidates for {request.what}" if ready else "waiting for the model", "busy"
+        )
+        self.draw(request)
+
+    @work(thread=True, exclusive=True, group="draw")
+    def draw(self, request: Request) -> None:
+        worker = get_current_worker()
+        while not self.studio.engine_ready.wait(0.1):  # a request may come before the model
+            if worker.is_cancelled:
+                return
+        engine = self.studio.engine
+        assert engine is not None  # set before engine_ready
+        error = field = None
+        bars: list[Bar] = []
+        with caught_warnings() as caught:
+            try:
+                bars = engine.suggest_bars(list(request.bars), request.params, request.params.candidates, index=request.index)
+            except FieldError as failure:
+                error, field = str(failure), failure.field
+            except JaxrapError as failure:
+                error = str(failure)
+            except Exception as failure:  # noqa: BLE001 - shown as a message, the verse and the app stay
+                error = f"{type(failure).__name__}: {failure}"
+        while caught:
+            self.notify(str(caught.pop(0).message), title="Warning", severity="warning", timeout=10)
+        if worker.is_cancelled:
+            return
+        self.post_message(self.Drawn(request, bars) if error is None else self.DrawFailed(request, error, field))
+
+    def on_writing_screen_drawn(self, message: Drawn) -> None:
+        if self._drawing is None or message.request.number != self._drawing.number:
+            return  # stopped, or replaced by a later request
+        self._drawing, self._shown, self._candidates = None, message.request, message.bars
+        met = sum(bar.met for bar in message.bars)
+        self.query_one(StatusLine).set_state(
+            f"{len(message.bars)} candidates for {message.request.what}, {met} meet the targets: 1-{min(len(message.bars), 9)} picks"
+        )
+        candidates = self.query_one(CandidateList)
+        candidates.show_bars(message.bars)
+        candidates.display = True
+        candidates.focus()
+
+    def on_writing_screen_draw_failed(self, message: DrawFailed) -> None:
+        if self._drawing is None or message.request.number != self._drawing.number:
+            return
+        self._drawing = None
+        self.query_one(StatusLine).set_state("drawing failed", "error")
+        self.notify(message.error, title="No candidates", severity="error")
+        if message.field is not None:
+            self.panel.show_problem(FieldError(message.field, message.error))
+
+    def action_pick(self, number: int) -> None:
+        if self._shown is None or not 0 <= number < len(self._candidates):
+            return
+        bar, request = self._candidates[number], self._shown
+        lines, row = lines_with_pick(self.verse.lines, request, bar.text)
+        self._close_candidates()
+        self.verse.set_lines(lines, focus=row, cursor=len(bar.text))
+        self.query_one(StatusLine).set_state(f"bar {row + 1}: candidate {number + 1} taken (Ctrl+Z undoes it)")
+
+    @on(OptionList.OptionSelected, "#candidates")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self.action_pick(event.option_index)
+
+    def action_dismiss_candidates(self) -> None:
+        if self._shown is not None:
+            self._close_candidates()
+            self.query_one(StatusLine).set_state("candidates closed")
+
+    def _close_candidates(self) -> None:
+        self._shown, self._candidates = None, []
+        self.query_one(CandidateList).display = False
+        self.verse.focus_row(self.verse.cursor_row)
+
+    def action_stop(self) -> None:
+        if self._drawing is not None:
+            self._drawing = None
+            self.workers.cancel_group(self, "draw")
+            self.query_one(StatusLine).set_state("stopped")
+        else:
+            self.action_dismiss_candidates()
+
+    # --- export --------------------------------------------------------------------------------
+
+    def action_export(self) -> None:
+        lines = self.verse.lines
+        if not any(line.strip() for line in lines):
+            self.notify("Nothing to export yet: write a bar first.", severity="warning")
+            return
+        status = self.query_one(StatusLine)
+        try:
+            text_path, markdown_path = export_verse(
+                lines, self._params, name=self.verse_path.stem, model=self.studio.model, step=status.step
+            )
+        except OSError as failure:
+            self.notify(f"export failed: {failure}", severity="error")
+            return
+        self.notify(f"The verse is exported to {text_path} and {markdown_path}", title="Exported", timeout=10)
+        if self.app.is_web:  # in a browser, the files are on the server: send the Markdown as a download
+            self.app.deliver_text(markdown_path)
