@@ -107,3 +107,13 @@ def test_a_groups_first_bar_ends_on_a_sound_common_enough_to_rhyme_on():
     assert rare.failures == ("ends on 'ap' (cape), too rare a sound for its group to rhyme on",)
     song.record(check_bar("dans la nuit", opener, complete=True), 0)
     assert check_bar("sous la pluie", song.target(1), complete=True).met  # the group's sound, not an opener
+
+
+def test_bars_below_the_generated_one_set_the_sound_of_groups_above_do_not():
+    """The writing room regenerating bar 2 of a verse: its B group's sound comes from bar 3
+    below it, whose word it must not end on; the A group keeps its first bar's sound."""
+    song = SongTargets("J'traîne au quartier\nJ'ai grandi sans papiers\n", rhyme_scheme="AABB", rhyme_with=None,
+                       syllables=None, tolerance=2, later_bars=["Sous la pluie", "dans la nuit"])
+    assert (song.target(2).letter, song.target(2).rhyme_key, song.target(2).used_words) == ("B", "i", {"pluie"})
+    assert song.target(1).rhyme_key == rhyme_key("quartier")
+    assert not check_bar("il pleut sous la pluie", song.target(2), complete=True).met

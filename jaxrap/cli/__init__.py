@@ -24,6 +24,7 @@ COMMANDS = {
     "eval": "evaluate",
     "generate": "generate",
     "artists": "artists",
+    "rhymes": "rhymes",
     "tui": "tui",
 }
 

@@ -12,7 +12,9 @@ completes the prompt's unfinished last line, if it has one. A rhyme group of the
 letter in one repetition of the pattern, ``RhymeScheme``) takes the sound of its first bar
 with a rhyme key, so a prompt ending on a bar sets the target of that bar's letter;
 ``rhyme_with`` sets the sound of the group the first generated bar with a letter belongs to,
-whatever the prompt said. A bar meets its target when it is complete (it ends with a newline or
+whatever the prompt said. ``later_bars`` are bars written after the first generated one (the
+writing room regenerating a bar in place, ``Generator.suggest_bars``): recorded after the
+prompt's, they set the sound of a group whose members above do not. A bar meets its target when it is complete (it ends with a newline or
 the end of the song), says a word, has ``low``..``high`` syllables, and (with a letter) ends on
 a sound that can rhyme, the group's sound if it has one, on a word no earlier bar of its group
 (or the rhyme word) ended on: a word does not rhyme with itself. The first bar of a group must
@@ -138,6 +140,7 @@ class SongTargets:
         syllables: int | None,
         tolerance: int,
         opening_sounds: frozenset[str] | None = None,
+        later_bars: Sequence[str] = (),
     ):
         self.scheme = None if rhyme_scheme is None else parse_rhyme_scheme(rhyme_scheme)
         self.opening_sounds = opening_sounds
@@ -147,7 +150,8 @@ class SongTargets:
         self.first_generated = len(lyric_bars(complete_lines))  # the first generated bar's number
         self.keys: dict[tuple[str, int], str] = {}
         self.words: dict[tuple[str, int], set[str]] = {}
-        for index, line in enumerate(lyric_bars(complete_lines)):
+        written = [*enumerate(lyric_bars(complete_lines)), *enumerate(later_bars, start=self.first_generated + 1)]
+        for index, line in written:
             word = last_spoken_word(line)
             self._record(index, None if word is None else word.pronunciation.key, None if word is None else word.text)
         if rhyme_with is not None:
