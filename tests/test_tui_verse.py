@@ -17,6 +17,7 @@ from jaxrap.tui.verse import (
     default_verse_path,
     export_verse,
     read_verse,
+    rhyme_partner,
     verse_markdown,
     verse_marks,
     write_verse,
@@ -132,3 +133,15 @@ def test_export_writes_the_verse_as_text_and_markdown_with_its_marks(tmp_path):
     assert text_path.stem == markdown_path.stem and text_path.stem.startswith("couplet-")
     piped = verse_markdown(["a | b"], SamplingParams(), name="x", model="m", step=None)
     assert "| 1 |  | a \\| b |" in piped
+
+
+def test_the_rhyme_finder_looks_up_the_nearest_bar_of_the_group_or_the_bar_itself():
+    lines = ["Le béton m'a appris la patience", "On rêvait de partir au bout du globe", "", "[Refrain]",
+             "Le bitume m'a volé mon enfance"]
+    abab = SamplingParams(rhyme_scheme="ABAB")
+    assert rhyme_partner(lines, 4, abab) == lines[0]  # A: the group's bar above
+    assert rhyme_partner(lines, 0, abab) == lines[4]  # the first of its group: the next one
+    assert rhyme_partner(lines, 2, abab) == lines[0]  # a blank bar being written: what it should rhyme with
+    assert rhyme_partner(lines, 1, abab) == lines[1]  # alone in its group: itself
+    assert rhyme_partner(lines, 4, SamplingParams()) == lines[4]  # no scheme: itself
+    assert rhyme_partner(lines, 3, abab) is None and rhyme_partner(lines, 9, abab) is None

@@ -41,6 +41,7 @@ from jaxrap.tui.screens.writing import WritingScreen
 from jaxrap.tui.verse import default_verse_path
 from jaxrap.tui.widgets.candidate_list import CandidateList
 from jaxrap.tui.widgets.params_panel import ParamsPanel
+from jaxrap.tui.widgets.rhyme_list import WORDS_PER_COUNT, RhymeList
 from jaxrap.tui.widgets.verse_view import VerseView
 
 TWO_BARS = ["Le béton m'a appris la patience", "On rêvait de partir au bout du globe"]
@@ -271,7 +272,7 @@ class FailingEngine(SuggestingEngine):
         super().__init__()
         self.failure = failure
 
-    def suggest_bars(self, bars, params, k, *, index=None):
+    def suggest_bars(self, bars, params, k, *, index=None, cancel=None):
         raise self.failure
 
 
@@ -308,6 +309,38 @@ def test_a_bad_panel_value_is_refused_on_its_field_and_nothing_is_drawn(verse):
         assert any("candidates must be in [1, 64]" in message for message in notifications(pilot.app))
 
     drive(writing_app(verse, engine), scenario)
+
+
+# --- the rhyme finder ----------------------------------------------------------------------------
+
+
+def test_the_rhyme_finder_lists_words_for_the_bar_and_inserts_one_at_the_cursor(verse):
+    from jaxrap.phonetics.rhyme_finder import find_rhymes
+
+    async def scenario(pilot):
+        rhymes = pilot.app.screen.query_one(RhymeList)
+        expected = find_rhymes(TWO_BARS[1], 1, limit=WORDS_PER_COUNT)  # the cursor is on the second bar: globe
+        assert list(rhymes.words.values()) == [word.word for group in expected.groups for word in group.words]
+        assert str(pilot.app.screen.query_one("#rhymes-title").content) == f"Rhymes of «globe» · {expected.key}"
+        set_params(pilot, rhyme_scheme="AAAA")  # the second bar now rhymes with the first: patience
+        await pilot.pause()  # the panel checks its values, then the marks and the lookup follow
+        await settle(pilot)
+        assert "«patience»" in str(pilot.app.screen.query_one("#rhymes-title").content)
+        first = rhymes.words[min(rhymes.words)]
+        await pilot.press("end", "enter", *"Dans le hall")  # a new bar, the cursor at its end
+        await pilot.pause()
+        await settle(pilot)
+        assert "«patience»" in str(pilot.app.screen.query_one("#rhymes-title").content)  # the same group
+        await pilot.press("ctrl+f")
+        assert pilot.app.focused is rhymes
+        await pilot.press("enter")
+        await pilot.pause()
+        assert view(pilot).lines[2] == f"Dans le hall {first}" and pilot.app.focused is view(pilot).row_input(2)
+        assert verse.read_text(encoding="utf-8").endswith(f"Dans le hall {first}\n")  # saved like typing
+        await pilot.press("ctrl+f", "escape")  # back without a word
+        assert pilot.app.focused is view(pilot).row_input(2) and view(pilot).lines[2] == f"Dans le hall {first}"
+
+    drive(writing_app(verse), scenario)
 
 
 # --- saving and export -------------------------------------------------------------------------
@@ -367,14 +400,14 @@ def test_export_writes_text_and_markdown(verse, data_dir):
 def test_f1_and_the_palette_list_the_writing_room_keys(verse):
     async def scenario(pilot):
         commands = {command.title for command in pilot.app.get_system_commands(pilot.app.screen)}
-        assert {"Next bar", "Redo bar", "Undo", "Export", "Studio"} <= commands
+        assert {"Next bar", "Redo bar", "Rhymes", "Undo", "Export", "Studio"} <= commands
         studio_commands = {command.title for command in pilot.app.get_system_commands(pilot.app.screen_stack[-2])}
         assert "Writing room" in studio_commands
         await pilot.press("f1")
         assert isinstance(pilot.app.screen, HelpScreen)
         rows = {(row[0], row[1], row[2]) for row in pilot.app.screen.rows}
         assert {("^g", "Next bar", "writing room"), ("^r", "Redo bar", "writing room"), ("f2", "Writing room", "studio"),
-                ("⏎", "New bar", "a bar of the verse"), ("r ^r", "Redraw", "candidates")} <= rows
+                ("⏎", "New bar", "a bar of the verse"), ("r ^r", "Redraw", "candidates"), ("⏎", "Insert", "rhymes")} <= rows
 
     drive(writing_app(verse), scenario)
 
@@ -412,3 +445,43 @@ def test_the_cli_refuses_a_verse_that_is_not_one(tmp_path):
         assert (result.returncode, result.stderr, result.stdout) == (2, rule, "")
         assert time.monotonic() - started < 30
     assert bad.read_bytes() == b"\xe9t\xe9\n"
+
+
+# --- with the real tiny model ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def conditioned_model(conditioned_model_dir) -> str:
+    """The tiny model with artist tokens (Médine, Shurik'n), its decoder compiled once for this module."""
+    from jaxrap.tui.engine import load_engine
+
+    load_engine(str(conditioned_model_dir), progress=lambda stage: None)
+    return str(conditioned_model_dir)
+
+
+def test_the_candidates_are_the_generators_with_the_panels_artist_guidance_and_bar_controls(conditioned_model, verse):
+    from jaxrap.sample.params import SamplingParams
+
+    params = SamplingParams(seed=5, artist="Shurik'n", artist_guidance=2.0, rhyme_scheme="AABB", syllables=6,
+                            syllable_tolerance=3, candidates=3, redraws=0)
+
+    async def scenario(pilot):
+        pilot.app.screen.query_one(ParamsPanel).artist = "Shurik'n"
+        set_params(pilot, seed=5, artist_guidance=2, rhyme_scheme="AABB", syllables=6, syllable_tolerance=3, candidates=3,
+                   redraws=0)
+        await pilot.pause()
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        screen = pilot.app.screen
+        generator = screen.studio.engine.generator
+        expected = generator.suggest_bars(TWO_BARS, params, 3)
+        assert screen.query_one(CandidateList).bars == expected and expected  # the same draw: same verse, values and seed
+        assert [bar.met for bar in expected] == sorted((bar.met for bar in expected), reverse=True)  # met ones first
+        await pilot.press("1")
+        await pilot.pause()
+        assert view(pilot).lines == [*TWO_BARS, expected[0].text]
+        await pilot.press("up", "ctrl+r")  # the second bar drawn again in place: it rhymes with the first (AABB)
+        await settle(pilot)
+        assert screen.query_one(CandidateList).bars == generator.suggest_bars([*TWO_BARS, expected[0].text], params, 3, index=1)
+
+    drive(StudioApp(conditioned_model, write=True, verse=verse), scenario)

@@ -104,8 +104,8 @@ class SuggestingEngine(StandInEngine):
         self.bars, self.gate = list(bars), gate
         self.requests: list[tuple[list[str], object, int, int | None]] = []
 
-    def suggest_bars(self, bars, params, k, *, index=None):
+    def suggest_bars(self, bars, params, k, *, index=None, cancel=None):
         self.requests.append((list(bars), params, k, index))
         if self.gate is not None:
             self.gate.wait(10)
-        return self.bars[:k]
+        return [] if cancel is not None and cancel.is_set() else self.bars[:k]

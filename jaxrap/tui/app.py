@@ -29,6 +29,7 @@ from jaxrap.tui.verse import default_verse_path
 from jaxrap.tui.widgets.candidate_list import CandidateList
 from jaxrap.tui.widgets.history_view import HistoryView
 from jaxrap.tui.widgets.params_panel import ParamsPanel
+from jaxrap.tui.widgets.rhyme_list import RhymeList
 from jaxrap.tui.widgets.verse_view import BarInput
 
 
@@ -120,6 +121,7 @@ class StudioApp(App[None]):
             ("writing room", _bindings(WritingScreen.BINDINGS)),
             ("a bar of the verse", _bindings(BarInput.BINDINGS)),
             ("candidates", _bindings(CandidateList.BINDINGS)),
+            ("rhymes", _bindings(RhymeList.BINDINGS)),
         )
         return [
             (self.keys_display(binding), binding.description, where, binding.tooltip)

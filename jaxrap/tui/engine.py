@@ -29,9 +29,11 @@ class Engine(Protocol):
         with bar controls); ends early once ``cancel`` is set."""
         ...
 
-    def suggest_bars(self, bars: Sequence[str], params: SamplingParams, k: int, *, index: int | None = None) -> list[Bar]:
+    def suggest_bars(
+        self, bars: Sequence[str], params: SamplingParams, k: int, *, index: int | None = None, cancel: threading.Event | None = None
+    ) -> list[Bar]:
         """``k`` candidates for the bar after ``bars`` (``index`` None) or for ``bars[index]``
-        drawn again, met ones first (``Generator.suggest_bars``)."""
+        drawn again, met ones first (``Generator.suggest_bars``); [] once ``cancel`` is set."""
         ...
 
 
@@ -65,7 +67,7 @@ def describe_device(device: Device) -> str:
 
 
 class SamplerEngine:
-    """A jaxrap.sample Generator, one sample at a time."""
+    """A jaxrap.sample Generator, one sample (or one bar's candidates) at a time."""
 
     def __init__(self, generator: Generator, device: str):
         self.generator = generator
@@ -76,3 +78,8 @@ class SamplerEngine:
         for delta in self.generator.stream(prompt, params.replace(num_samples=1), cancel):
             if delta.text or delta.bar is not None:
                 yield delta
+
+    def suggest_bars(
+        self, bars: Sequence[str], params: SamplingParams, k: int, *, index: int | None = None, cancel: threading.Event | None = None
+    ) -> list[Bar]:
+        return self.generator.suggest_bars(bars, params, k, index=index, cancel=cancel)

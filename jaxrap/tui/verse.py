@@ -140,6 +140,32 @@ def verse_marks(lines: Sequence[str], params: SamplingParams) -> list[BarMarks]:
     return marks
 
 
+def rhyme_partner(lines: Sequence[str], row: int, params: SamplingParams) -> str | None:
+    """What the rhyme finder looks up for line ``row``: with a rhyme scheme, the first other bar of
+    its rhyme group that says a word (the one that set the group's sound, as the sampler's targets
+    take it), else the line itself; None for a [marker] or a line past the verse."""
+    from jaxrap.phonetics.rhyme import last_spoken_word
+    from jaxrap.phonetics.scheme import parse_rhyme_scheme
+
+    if not 0 <= row < len(lines) or (lines[row].strip() and not is_bar(lines[row])):
+        return None
+    numbers: list[int | None] = []  # each line's bar number, as verse_marks gives them
+    bar = 0
+    for line in lines:
+        numbers.append(bar if is_bar(line) or not line.strip() else None)
+        bar += is_bar(line)
+    number = numbers[row]
+    if params.rhyme_scheme is not None and number is not None:
+        groups = parse_rhyme_scheme(params.rhyme_scheme).groups(bar + 1)
+        group = groups[number]
+        if group is not None:
+            members = [i for i, number in enumerate(numbers) if i != row and number is not None and groups[number] == group
+                       and last_spoken_word(lines[i]) is not None]
+            if members:
+                return lines[members[0]]
+    return lines[row]
+
+
 def export_verse(
     bars: Sequence[str], params: SamplingParams, *, name: str, model: str, step: int | None, out_dir: Path | None = None
 ) -> tuple[Path, Path]:

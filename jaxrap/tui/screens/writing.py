@@ -17,6 +17,7 @@ generation does. The lexicon (marks) loads in its own worker after the first fra
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +36,24 @@ from jaxrap.errors import FieldError, JaxrapError
 from jaxrap.load import LoadedModel
 from jaxrap.sample.params import SamplingParams
 from jaxrap.tui.screens.studio import StudioScreen, caught_warnings
-from jaxrap.tui.verse import BarMarks, describe_controls, export_verse, is_bar, read_verse, verse_marks, write_verse
+from jaxrap.tui.verse import (
+    BarMarks,
+    describe_controls,
+    export_verse,
+    is_bar,
+    read_verse,
+    rhyme_partner,
+    verse_marks,
+    write_verse,
+)
 from jaxrap.tui.widgets.candidate_list import CandidateList
 from jaxrap.tui.widgets.params_panel import ParamsPanel
+from jaxrap.tui.widgets.rhyme_list import WORDS_PER_COUNT, RhymeList
 from jaxrap.tui.widgets.status_line import StatusLine
 from jaxrap.tui.widgets.verse_view import VerseView
 
 if TYPE_CHECKING:
+    from jaxrap.phonetics.rhyme_finder import Rhymes
     from jaxrap.sample.bar_check import Bar
 
 
@@ -91,6 +103,7 @@ class WritingScreen(Screen):
         Binding("ctrl+g", "next_bar", "Next bar", tooltip="Ask the model for candidates for the bar after the last one."),
         Binding("ctrl+r", "redo_bar", "Redo bar", tooltip="Ask the model for candidates to replace the bar with the cursor."),
         Binding("escape", "stop", "Stop", show=False, tooltip="Stop drawing candidates, or close them."),
+        Binding("ctrl+f", "find_rhymes", "Rhymes", tooltip="Go to the words that rhyme with the bar (Enter puts one in it)."),
         Binding("ctrl+z", "undo", "Undo", tooltip="Undo the last new, joined, moved, deleted or picked bar."),
         Binding("ctrl+s", "export", "Export", tooltip="Write the verse to a text file and a Markdown file (with its marks)."),
         Binding("f2", "app.toggle_writing_room", "Studio", tooltip="Back to the studio; the verse is saved."),
@@ -110,6 +123,12 @@ class WritingScreen(Screen):
         bars: list[Bar]
 
     @dataclass
+    class RhymesFound(Message, bubble=False):
+        source: tuple[str, int]  # (the text looked up, vowels)
+        rhymes: Rhymes | None
+        error: str | None  # why there are none to look up
+
+    @dataclass
     class DrawFailed(Message, bubble=False):
         request: Request
         error: str
@@ -126,9 +145,11 @@ class WritingScreen(Screen):
         self._params = SamplingParams()  # the panel's last valid values (marks use them)
         self._requests = 0
         self._drawing: Request | None = None  # the request in flight
+        self._cancel: threading.Event | None = None  # its stop signal (the sampler returns between two chunks)
         self._shown: Request | None = None  # the request whose candidates are shown
         self._candidates: list[Bar] = []
         self._save_failed = False
+        self._rhymes_of: tuple[str, int] | None = None  # the rhyme finder's last lookup
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="workspace"):
@@ -138,6 +159,9 @@ class WritingScreen(Screen):
                 yield VerseView(self._saved, id="verse")
                 yield Static("", id="bar-hint")
                 yield CandidateList(id="candidates")
+            with Vertical(id="rhymes-column"):
+                yield Static("Rhymes", id="rhymes-title", classes="panel-title")
+                yield RhymeList(id="rhymes")
         yield StatusLine(id="status")
         yield Footer()
 
@@ -211,6 +235,7 @@ class WritingScreen(Screen):
     @on(VerseView.CursorMoved)
     def _cursor_moved(self) -> None:
         self._show_hint()
+        self._look_up_rhymes()
 
     def _save(self, lines: list[str]) -> None:
         if lines == self._saved or (lines == [""] and not self._saved):
@@ -240,6 +265,7 @@ class WritingScreen(Screen):
         if self._phonetics:
             self.verse.show_marks(verse_marks(self.verse.lines, self._params))
             self._show_hint()
+            self._look_up_rhymes()
 
     def _marks_of_cursor(self) -> BarMarks | None:
         marks = self.verse.marks
@@ -256,6 +282,68 @@ class WritingScreen(Screen):
         else:
             controls = describe_controls(self._params)
             hint.update(f"Targets: {controls}" if controls else "No bar controls: set a scheme or syllables in the panel.")
+
+    # --- the rhyme finder ----------------------------------------------------------------------
+
+    def _look_up_rhymes(self) -> None:
+        """Words for the bar with the cursor, when what it rhymes with changed (``rhyme_partner``)."""
+        source = rhyme_partner(self.verse.lines, self.verse.cursor_row, self._params)
+        key = (source or "", 1)
+        if key != self._rhymes_of:
+            self._rhymes_of = key
+            self.find_rhymes(key)
+
+    @work(thread=True, exclusive=True, group="rhymes")
+    def find_rhymes(self, source: tuple[str, int]) -> None:
+        """``find_rhymes`` off the UI thread: its first search reads the whole lexicon."""
+        from jaxrap.phonetics.rhyme_finder import find_rhymes
+
+        text, vowels = source
+        if not text.strip():
+            self.post_message(self.RhymesFound(source, None, "a blank bar: type a word, or give it a scheme letter"))
+            return
+        try:
+            rhymes = find_rhymes(text, vowels, limit=WORDS_PER_COUNT)
+        except JaxrapError as error:  # no vowel, fewer vowels than asked
+            self.post_message(self.RhymesFound(source, None, str(error)))
+            return
+        self.post_message(self.RhymesFound(source, rhymes, None if rhymes.groups else f"no word rhymes on '{rhymes.key}'"))
+
+    def on_writing_screen_rhymes_found(self, message: RhymesFound) -> None:
+        if message.source != self._rhymes_of:
+            return  # the cursor has moved on
+        from jaxrap.phonetics.rhyme import last_word
+
+        title = self.query_one("#rhymes-title", Static)
+        word = last_word(message.source[0])
+        if message.rhymes is not None and message.rhymes.groups:
+            title.update(f"Rhymes of «{word}» · {message.rhymes.key}")
+        else:
+            title.update(f"Rhymes{f' of «{word}»' if word else ''}: {message.error}")
+        self.query_one(RhymeList).show_rhymes(message.rhymes)
+
+    def action_find_rhymes(self) -> None:
+        rhymes = self.query_one(RhymeList)
+        if rhymes.words:
+            rhymes.focus()
+        else:
+            self.notify("No rhymes for this bar: " + str(self.query_one("#rhymes-title", Static).content), severity="warning")
+
+    @on(OptionList.OptionSelected, "#rhymes")
+    def _insert_rhyme(self, event: OptionList.OptionSelected) -> None:
+        word = self.query_one(RhymeList).words.get(event.option_index)
+        if word is None:
+            return
+        bar = self.verse.row_input(self.verse.cursor_row)
+        before, after = bar.value[: bar.cursor_position], bar.value[bar.cursor_position :]
+        space_before = " " if before and not before.endswith((" ", "'", "’", "-")) else ""
+        space_after = " " if after and not after.startswith((" ", ",", ".", "!", "?", ";", ":")) else ""
+        bar.value = before + space_before + word + space_after + after  # typed: saved and marked like typing
+        bar.cursor_position = len(before + space_before + word)
+        bar.focus()
+
+    def action_back_to_verse(self) -> None:
+        self.verse.focus_row(self.verse.cursor_row)
 
     def action_undo(self) -> None:
         if not self.verse.undo():
@@ -290,15 +378,17 @@ class WritingScreen(Screen):
     def _start(self, request: Request) -> None:
         self._requests += 1
         request = Request(request.bars, request.index, request.row, request.params, self._requests)
-        self._drawing = request
+        if self._cancel is not None:
+            self._cancel.set()
+        self._drawing, self._cancel = request, threading.Event()
         ready = self.studio.engine_ready.is_set()
         self.query_one(StatusLine).set_state(
             f"drawing {request.params.candidates} candidates for {request.what}" if ready else "waiting for the model", "busy"
         )
-        self.draw(request)
+        self.draw(request, self._cancel)
 
     @work(thread=True, exclusive=True, group="draw")
-    def draw(self, request: Request) -> None:
+    def draw(self, request: Request, cancel: threading.Event) -> None:
         worker = get_current_worker()
         while not self.studio.engine_ready.wait(0.1):  # a request may come before the model
             if worker.is_cancelled:
@@ -309,7 +399,9 @@ class WritingScreen(Screen):
         bars: list[Bar] = []
         with caught_warnings() as caught:
             try:
-                bars = engine.suggest_bars(list(request.bars), request.params, request.params.candidates, index=request.index)
+                bars = engine.suggest_bars(
+                    list(request.bars), request.params, request.params.candidates, index=request.index, cancel=cancel
+                )
             except FieldError as failure:
                 error, field = str(failure), failure.field
             except JaxrapError as failure:
@@ -318,14 +410,18 @@ class WritingScreen(Screen):
                 error = f"{type(failure).__name__}: {failure}"
         while caught:
             self.notify(str(caught.pop(0).message), title="Warning", severity="warning", timeout=10)
-        if worker.is_cancelled:
+        if worker.is_cancelled or cancel.is_set():
             return
         self.post_message(self.Drawn(request, bars) if error is None else self.DrawFailed(request, error, field))
 
     def on_writing_screen_drawn(self, message: Drawn) -> None:
         if self._drawing is None or message.request.number != self._drawing.number:
             return  # stopped, or replaced by a later request
-        self._drawing, self._shown, self._candidates = None, message.request, message.bars
+        self._drawing = self._cancel = None
+        if not message.bars:
+            self.query_one(StatusLine).set_state(f"no candidates for {message.request.what}", "error")
+            return
+        self._shown, self._candidates = message.request, message.bars
         met = sum(bar.met for bar in message.bars)
         self.query_one(StatusLine).set_state(
             f"{len(message.bars)} candidates for {message.request.what}, {met} meet the targets: 1-{min(len(message.bars), 9)} picks"
@@ -338,7 +434,7 @@ class WritingScreen(Screen):
     def on_writing_screen_draw_failed(self, message: DrawFailed) -> None:
         if self._drawing is None or message.request.number != self._drawing.number:
             return
-        self._drawing = None
+        self._drawing = self._cancel = None
         self.query_one(StatusLine).set_state("drawing failed", "error")
         self.notify(message.error, title="No candidates", severity="error")
         if message.field is not None:
@@ -367,9 +463,14 @@ class WritingScreen(Screen):
         self.query_one(CandidateList).display = False
         self.verse.focus_row(self.verse.cursor_row)
 
+    def on_unmount(self) -> None:
+        if self._cancel is not None:  # back to the studio mid-draw: the sampler stops within a chunk
+            self._cancel.set()
+
     def action_stop(self) -> None:
-        if self._drawing is not None:
-            self._drawing = None
+        if self._drawing is not None and self._cancel is not None:
+            self._cancel.set()
+            self._drawing = self._cancel = None
             self.workers.cancel_group(self, "draw")
             self.query_one(StatusLine).set_state("stopped")
         else:

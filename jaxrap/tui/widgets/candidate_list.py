@@ -36,7 +36,10 @@ class CandidateList(OptionList):
         Binding("escape", "screen.dismiss_candidates", "Dismiss", tooltip="Close the candidates; the verse stays as it is."),
     ]
 
+    bars: Sequence[Bar] = ()  # the candidates shown, in order
+
     def show_bars(self, bars: Sequence[Bar]) -> None:
+        self.bars = bars
         self.clear_options()
         self.add_options([candidate_text(number, bar) for number, bar in enumerate(bars, 1)])
         self.highlighted = 0 if bars else None
