@@ -28,6 +28,7 @@ import pytest
 from jaxrap.compile_cache import ENV_VAR
 from jaxrap.tui.history import DATA_DIR_ENV, History
 from jaxrap.tui.serve import exposure_warning
+from jaxrap.tui.widgets.history_view import _CONTROL as CONTROL  # what the history's cards show as U+FFFD
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -198,8 +199,11 @@ def test_the_studio_in_a_browser_generates_bars_from_a_typed_prompt(tiny_lyrics_
     assert entry.prompt == "Le soir tombe" and entry.output.strip()
     bars = [line for line in entry.output.split("\n") if line.strip()]
     assert re.search(rf"ready: {len(bars)} bars? generated", shown)
-    (first_word, *_) = re.findall(r"[^\W\d_]{4,}", entry.output)  # a random model's text: its first real word
-    assert first_word in shown  # the generated text itself reached the page
+    # The lyrics as the card draws them (control characters as U+FFFD; a tab is spaces there):
+    # the start of their first lines, the prompt's with the model's first words, is in the page.
+    lyrics = [line for line in CONTROL.sub("\ufffd", entry.prompt + entry.output).split("\n") if line.strip()]
+    for line in lyrics[:2]:
+        assert line[:16].split("\t")[0].rstrip() in shown
 
 
 def test_each_tab_runs_this_python_on_the_same_model_and_verse(tmp_path, monkeypatch):
