@@ -54,6 +54,7 @@ from flax import nnx, struct
 from jaxrap.model import gpt2
 from jaxrap.model.config import GPT2Config
 from jaxrap.model.gpt2 import KVCache
+from jaxrap.phonetics.rhyme import key_vowels
 from jaxrap.phonetics.token_tables import TokenTables, token_tables
 from jaxrap.sample.bar_check import Bar, BarCheck, BarTarget, SongTargets, check_bar, closest
 from jaxrap.sample.decode import DecodeModel, lm_logits, prefill, prompt_rows
@@ -336,6 +337,7 @@ class BarDecoder:
                 tolerance=params.syllable_tolerance,
                 opening_sounds=openers,
                 later_bars=later_bars,
+                rhyme_vowels=params.rhyme_vowels,
             )
             for _ in range(params.num_samples)
         ]
@@ -532,7 +534,7 @@ class BarDecoder:
             done = next_done
 
     def _device_targets(self, targets: Sequence[BarTarget]) -> BarTargets:
-        classes = [NO_CLASS if t.rhyme_key is None else self.class_of.get(t.rhyme_key, NO_CLASS) for t in targets]
+        classes = [NO_CLASS if t.rhyme_key is None else self.class_of.get(key_vowels(t.rhyme_key)[1], NO_CLASS) for t in targets]
         avoid = [self._avoid_token(t.used_words) for t in targets]
         first = targets[0]
         return BarTargets(
