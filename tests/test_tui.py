@@ -298,7 +298,7 @@ def test_copy_edit_and_replay_use_the_highlighted_entry(data_dir):
     drive(StudioApp(STAND_IN, load_engine=stand_in()), scenario)
 
 
-BAR_FIELDS = dict(rhyme_scheme="AABB", rhyme_with="nuit", syllables=12, syllable_tolerance=1, candidates=8,
+BAR_FIELDS = dict(rhyme_scheme="AABB", rhyme_with="la nuit", rhyme_vowels=2, syllables=12, syllable_tolerance=1, candidates=8,
                   steering=3.5, redraws=1, artist_guidance=2.5)
 
 
@@ -324,6 +324,7 @@ def test_the_bar_and_guidance_fields_reach_the_sampling_params(data_dir):
     [
         ("rhyme_scheme", "AaBB", ARTISTS, "'a' (position 2) is not a scheme letter"),
         ("rhyme_with", "psst", ARTISTS, "has no vowel"),
+        ("rhyme_vowels", "5", ARTISTS, "rhyme_vowels must be in [1, 4]"),
         ("syllables", "0", ARTISTS, "syllables must be in [1, 32]"),
         ("syllable_tolerance", "-1", ARTISTS, "syllable_tolerance must be in [0, 32]"),
         ("candidates", "65", ARTISTS, "candidates must be in [1, 64]"),
@@ -781,7 +782,7 @@ def test_an_entry_saved_before_the_bar_fields_existed_loads_and_replays(tiny_mod
     params = SamplingParams(max_new_tokens=20, seed=5, temperature=0.8)
     engine = load_engine(tiny_model, progress=lambda stage: None)
     output = "".join(delta.text for delta in engine.stream("On roule", params, threading.Event()))
-    new_fields = {"rhyme_scheme", "rhyme_with", "syllables", "syllable_tolerance", "candidates", "steering", "redraws",
+    new_fields = {"rhyme_scheme", "rhyme_with", "rhyme_vowels", "syllables", "syllable_tolerance", "candidates", "steering", "redraws",
                   "artist_guidance"}
     old_params = {name: value for name, value in params_to_record(params).items() if name not in new_fields}
     record = {"prompt": "On roule", "output": output, "params": old_params, "model": tiny_model, "step": None,

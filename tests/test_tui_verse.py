@@ -145,3 +145,12 @@ def test_the_rhyme_finder_looks_up_the_nearest_bar_of_the_group_or_the_bar_itsel
     assert rhyme_partner(lines, 1, abab) == lines[1]  # alone in its group: itself
     assert rhyme_partner(lines, 4, SamplingParams()) == lines[4]  # no scheme: itself
     assert rhyme_partner(lines, 3, abab) is None and rhyme_partner(lines, 9, abab) is None
+
+
+def test_marks_of_rhymes_of_several_vowels_and_of_a_function_word():
+    lines = ["J'ai mis ma vie", "Je donne mon avis", "J'ai tout fini", "Je pense à toi et"]
+    marks = verse_marks(lines, SamplingParams(rhyme_scheme="AAAA", rhyme_vowels=2))
+    assert [mark.rhyme_key for mark in marks] == ["a-i", "a-i", "i-i", "a-e"]  # across the word boundary: ma vie / avis
+    assert [mark.misses for mark in marks] == [(), (), ("ends on 'i-i' (fini), not 'a-i'",),
+                                               ("ends on 'et', a function word, which carries no rhyme",)]
+    assert not verse_marks(lines, SamplingParams(rhyme_scheme="AAAA"))[2].misses  # on one vowel, fini rhymes with vie

@@ -322,6 +322,12 @@ def test_the_rhyme_finder_lists_words_for_the_bar_and_inserts_one_at_the_cursor(
         expected = find_rhymes(TWO_BARS[1], 1, limit=WORDS_PER_COUNT)  # the cursor is on the second bar: globe
         assert list(rhymes.words.values()) == [word.word for group in expected.groups for word in group.words]
         assert str(pilot.app.screen.query_one("#rhymes-title").content) == f"Rhymes of «globe» · {expected.key}"
+        set_params(pilot, rhyme_vowels=2)  # rhymes of two vowels: "du globe" ends on y-ob
+        await pilot.pause()
+        await settle(pilot)
+        expected = find_rhymes(TWO_BARS[1], 2, limit=WORDS_PER_COUNT)
+        assert expected.key == "y-ob" and list(rhymes.words.values()) == [w.word for g in expected.groups for w in g.words]
+        set_params(pilot, rhyme_vowels=1)
         set_params(pilot, rhyme_scheme="AAAA")  # the second bar now rhymes with the first: patience
         await pilot.pause()  # the panel checks its values, then the marks and the lookup follow
         await settle(pilot)

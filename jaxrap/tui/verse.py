@@ -102,9 +102,9 @@ class BarMarks:
     bar: int | None  # its number among the verse's bars (0-based); None: a [marker] (a blank line gets the next number)
     letter: str | None  # its scheme letter; None: no scheme, a free bar or a [marker]
     syllables: int  # spoken syllables (0 for a blank line)
-    rhyme_key: str | None  # the sound it ends on
+    rhyme_key: str | None  # the sound it ends on (its last N vowels with rhyme_vowels N: "a-i")
     word: str | None  # the last word said
-    group: int | None  # rhyme group among its neighbours (``rhyme_groups``: colours); None: rhymes with none
+    group: int | None  # rhyme group of its last vowel among its neighbours (``rhyme_groups``: colours); None: rhymes with none
     misses: tuple[str, ...]  # why it misses the panel's targets, as the sampler says it; () for a blank line
 
 
@@ -120,6 +120,7 @@ def verse_marks(lines: Sequence[str], params: SamplingParams) -> list[BarMarks]:
         rhyme_with=params.rhyme_with,
         syllables=params.syllables,
         tolerance=params.syllable_tolerance,
+        rhyme_vowels=params.rhyme_vowels,
     )
     groups = rhyme_groups(lines)
     marks = []
@@ -187,6 +188,8 @@ def describe_controls(params: SamplingParams) -> str:
         parts.append(f"scheme {params.rhyme_scheme}")
     if params.rhyme_with is not None:
         parts.append(f"rhymes with {params.rhyme_with}")
+    if params.rhyme_scheme is not None and params.rhyme_vowels > 1:
+        parts.append(f"rhymes of {params.rhyme_vowels} vowels")
     if params.syllables is not None:
         parts.append(f"{params.syllables}±{params.syllable_tolerance} syllables")
     return " · ".join(parts)

@@ -288,7 +288,7 @@ class WritingScreen(Screen):
     def _look_up_rhymes(self) -> None:
         """Words for the bar with the cursor, when what it rhymes with changed (``rhyme_partner``)."""
         source = rhyme_partner(self.verse.lines, self.verse.cursor_row, self._params)
-        key = (source or "", 1)
+        key = (source or "", self._params.rhyme_vowels)
         if key != self._rhymes_of:
             self._rhymes_of = key
             self.find_rhymes(key)
