@@ -33,9 +33,10 @@ from tui_pilot import (
     temporary_data_dir,
 )
 
-from jaxrap.errors import FieldError
+from jaxrap.errors import FieldError, JaxrapError
 from jaxrap.tui.app import StudioApp
 from jaxrap.tui.screens.help import HelpScreen
+from jaxrap.tui.screens.no_model import NoModelScreen
 from jaxrap.tui.screens.studio import StudioScreen
 from jaxrap.tui.screens.writing import WritingScreen
 from jaxrap.tui.verse import default_verse_path
@@ -94,6 +95,48 @@ def test_write_opens_the_writing_room_on_the_studio_and_f2_goes_back_and_forth(v
         await settle(pilot)
         assert isinstance(pilot.app.screen, WritingScreen) and view(pilot).lines == TWO_BARS
         assert pilot.app.screen.query_one(ParamsPanel).sampling_params().syllables == 10
+
+    drive(writing_app(verse), scenario)
+
+
+def test_a_model_typed_on_the_no_model_screen_opens_the_writing_room_and_a_failed_load_closes_both(verse, tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    loading = threading.Event()
+
+    def load_then_fail(name, progress):
+        loading.wait(10)
+        raise JaxrapError(f"{name}: the weights are damaged")
+
+    async def scenario(pilot):
+        assert isinstance(pilot.app.screen, NoModelScreen)
+        pilot.app.screen.query_one("#model-path").value = str(model)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, WritingScreen) and isinstance(pilot.app.screen_stack[-2], StudioScreen)
+        await pilot.press("end", *" encore")
+        loading.set()  # the load fails while the writing room is open: the no-model screen replaces both
+        for _ in range(200):  # (its worker waiting for the model is cancelled: no settle)
+            if isinstance(pilot.app.screen, NoModelScreen):
+                break
+            await pilot.pause(0.02)
+        assert [type(screen) for screen in pilot.app.screen_stack[1:]] == [NoModelScreen]
+        assert "the weights are damaged" in str(pilot.app.screen.query_one("#no-model-reason").content)
+        assert verse.read_text(encoding="utf-8").endswith("globe encore\n")  # typed, saved
+
+    drive(StudioApp(str(tmp_path / "nowhere"), write=True, verse=verse, load_engine=load_then_fail), scenario)
+
+
+def test_leaving_the_room_saves_a_change_whose_message_has_not_arrived(verse):
+    async def scenario(pilot):
+        view(pilot).row_input(1).value += " encore"  # its Changed message is queued, not handled
+        pilot.app.screen_stack[-2].post_message(StudioScreen.ModelFailed("the model failed"))  # and the room goes
+        for _ in range(100):  # until the room is gone and has saved (2 s at most)
+            if isinstance(pilot.app.screen, NoModelScreen) and verse.read_text(encoding="utf-8").endswith("encore\n"):
+                break
+            await pilot.pause(0.02)
+        assert verse.read_text(encoding="utf-8").endswith("globe encore\n")
 
     drive(writing_app(verse), scenario)
 

@@ -150,13 +150,14 @@ class WritingScreen(Screen):
         self._candidates: list[Bar] = []
         self._save_failed = False
         self._rhymes_of: tuple[str, int] | None = None  # the rhyme finder's last lookup
+        self._verse: VerseView | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="workspace"):
             yield ParamsPanel(id="params")
             with Vertical(id="verse-column"):
                 yield Static(f"Verse · {self.verse_path}", id="verse-title", classes="panel-title")
-                yield VerseView(self._saved, id="verse")
+                yield self.verse
                 yield Static("", id="bar-hint")
                 yield CandidateList(id="candidates")
             with Vertical(id="rhymes-column"):
@@ -167,7 +168,10 @@ class WritingScreen(Screen):
 
     @property
     def verse(self) -> VerseView:
-        return self.query_one(VerseView)
+        """The verse's rows (kept here: on_unmount saves them after the DOM is gone)."""
+        if self._verse is None:
+            self._verse = VerseView(self._saved, id="verse")
+        return self._verse
 
     @property
     def panel(self) -> ParamsPanel:
@@ -464,8 +468,11 @@ class WritingScreen(Screen):
         self.verse.focus_row(self.verse.cursor_row)
 
     def on_unmount(self) -> None:
-        if self._cancel is not None:  # back to the studio mid-draw: the sampler stops within a chunk
+        """Leaving (F2, quitting, a failed model): stop a draw within a chunk, and save the rows
+        as they are, keys whose change messages had not arrived yet included."""
+        if self._cancel is not None:
             self._cancel.set()
+        self._save(self.verse.lines)
 
     def action_stop(self) -> None:
         if self._drawing is not None and self._cancel is not None:
