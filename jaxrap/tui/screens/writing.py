@@ -232,8 +232,8 @@ class WritingScreen(Screen):
     # --- the verse -----------------------------------------------------------------------------
 
     @on(VerseView.Changed)
-    def _verse_changed(self, event: VerseView.Changed) -> None:
-        self._save(event.lines)
+    def _verse_changed(self) -> None:
+        self._save(self.verse.lines)  # the rows as they are now: keys typed since the message was sent too
         self._show_marks()
 
     @on(VerseView.CursorMoved)
