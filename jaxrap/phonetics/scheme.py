@@ -71,6 +71,6 @@ def rhyme_target_key(word: str, vowels: int = 1) -> str:
         count = len(bar_vowels(word))
         raise JaxrapError(
             f"rhyme word {word!r} says {count} vowel{'' if count == 1 else 's'}, fewer than the {vowels} a rhyme of"
-            f" {vowels} vowels ends on; give the words before it too ('la nuit', not 'nuit', for 2)"
+            f" {vowels} vowels ends on; give the words said before it too (\"la nuit\" says 2)"
         )
     return key

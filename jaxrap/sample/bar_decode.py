@@ -55,7 +55,8 @@ from jaxrap.model import gpt2
 from jaxrap.model.config import GPT2Config
 from jaxrap.model.gpt2 import KVCache
 from jaxrap.phonetics.rhyme import key_vowels
-from jaxrap.phonetics.token_tables import TokenTables, token_tables
+from jaxrap.phonetics.sounds import MAX_RHYME_VOWELS
+from jaxrap.phonetics.token_tables import NO_VOWEL, VOWEL_ID, TokenTables, token_tables
 from jaxrap.sample.bar_check import Bar, BarCheck, BarTarget, SongTargets, check_bar, closest
 from jaxrap.sample.decode import DecodeModel, lm_logits, prefill, prompt_rows
 from jaxrap.sample.guidance import guide, model_rows
@@ -237,12 +238,22 @@ def _programs(graphdef: nnx.GraphDef, config: GPT2Config) -> tuple[Callable, Cal
 
 
 def opening_sounds(tables: TokenTables) -> frozenset[str]:
-    """The rhyme keys at least OPENING_SOUND_SHARE of the whole-word tokens with a class end on."""
-    classes = tables.rhyme_class[tables.starts_word & (tables.rhyme_class >= 0)]
+    """The rhyme keys at least OPENING_SOUND_SHARE of the whole-word tokens with a class end on
+    (function words aside: they carry no rhyme)."""
+    classes = tables.rhyme_class[tables.starts_word & (tables.rhyme_class >= 0) & ~tables.function_word]
     counts = np.bincount(classes, minlength=len(tables.rhyme_keys))
     return frozenset(
         key for key, count in zip(tables.rhyme_keys, counts) if count >= OPENING_SOUND_SHARE * len(classes)
     )
+
+
+def rhyme_vowel_ids(key: str | None) -> np.ndarray:
+    """(K,) ``BarTargets.rhyme_vowels`` of a target key: the ids of its vowels before the last,
+    the one before the last at K - 2; NO_VOWEL elsewhere (and for no key)."""
+    out = np.full(MAX_RHYME_VOWELS, NO_VOWEL, np.int32)
+    leading = () if key is None else key_vowels(key)[0]
+    out[MAX_RHYME_VOWELS - 1 - len(leading) : MAX_RHYME_VOWELS - 1] = [VOWEL_ID[vowel] for vowel in leading]
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -535,10 +546,12 @@ class BarDecoder:
 
     def _device_targets(self, targets: Sequence[BarTarget]) -> BarTargets:
         classes = [NO_CLASS if t.rhyme_key is None else self.class_of.get(key_vowels(t.rhyme_key)[1], NO_CLASS) for t in targets]
+        vowels = np.array([rhyme_vowel_ids(t.rhyme_key) for t in targets], np.int32)  # (samples, K)
         avoid = [self._avoid_token(t.used_words) for t in targets]
         first = targets[0]
         return BarTargets(
             rhyme_class=jnp.asarray(self.layout.per_row(np.array(classes, np.int32))),
+            rhyme_vowels=jnp.asarray(self.layout.per_row(vowels)),
             avoid_token=jnp.asarray(self.layout.per_row(np.array(avoid, np.int32))),
             low=jnp.int32(first.low),
             high=jnp.int32(ANY_LENGTH if first.high is None else first.high),
