@@ -11,6 +11,7 @@ tests are about the screen; ``Generator.suggest_bars`` has its own tests.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -390,6 +391,35 @@ def test_the_rhyme_finder_lists_words_for_the_bar_and_inserts_one_at_the_cursor(
         assert pilot.app.focused is view(pilot).row_input(2) and view(pilot).lines[2] == f"Dans le hall {first}"
 
     drive(writing_app(verse), scenario)
+
+
+def test_the_finder_adds_the_words_of_the_corpus_the_model_was_trained_on(tmp_path):
+    import datasets
+
+    from jaxrap.config import load_config
+    from jaxrap.data.corpus import corpus_word_counts
+    from jaxrap.phonetics.rhyme_finder import CorpusWords, find_rhymes
+
+    corpus = tmp_path / "corpus"
+    songs = [{"text": "On fume au bendo\nLe bédo tourne au bendo", "artist": "x", "title": f"t{n}", "year": -1} for n in range(3)]
+    datasets.DatasetDict({split: datasets.Dataset.from_list(songs) for split in ("train", "validation", "test")}).save_to_disk(corpus)
+    engine = SuggestingEngine()
+    engine.model = dataclasses.replace(engine.model, run_config=load_config(None, [f"data.path={corpus}"]))
+    verse = tmp_path / "v.txt"
+    verse.write_text("Je traîne dans le ghetto\n", encoding="utf-8")
+
+    async def scenario(pilot):
+        expected = find_rhymes("Je traîne dans le ghetto", 1, limit=WORDS_PER_COUNT, corpus=CorpusWords(corpus_word_counts(corpus)))
+        words = [word for group in expected.groups for word in group.words]
+        assert {"bendo", "bédo"} <= {word.word for word in words if word.source == "corpus"}  # Lexique lacks them
+        rhymes = pilot.app.screen.query_one(RhymeList)
+        for _ in range(250):  # the model is ready, then the corpus is read, then the list is looked up again: 5 s at most
+            if "bendo" in rhymes.words.values():
+                break
+            await pilot.pause(0.02)
+        assert list(rhymes.words.values()) == [word.word for word in words]
+
+    drive(writing_app(verse, engine), scenario)
 
 
 # --- saving and export -------------------------------------------------------------------------

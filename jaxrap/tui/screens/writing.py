@@ -53,7 +53,7 @@ from jaxrap.tui.widgets.status_line import StatusLine
 from jaxrap.tui.widgets.verse_view import VerseView
 
 if TYPE_CHECKING:
-    from jaxrap.phonetics.rhyme_finder import Rhymes
+    from jaxrap.phonetics.rhyme_finder import CorpusWords, Rhymes
     from jaxrap.sample.bar_check import Bar
 
 
@@ -123,6 +123,10 @@ class WritingScreen(Screen):
         bars: list[Bar]
 
     @dataclass
+    class CorpusWordsReady(Message, bubble=False):
+        words: CorpusWords
+
+    @dataclass
     class RhymesFound(Message, bubble=False):
         source: tuple[str, int]  # (the text looked up, vowels)
         rhymes: Rhymes | None
@@ -151,6 +155,7 @@ class WritingScreen(Screen):
         self._save_failed = False
         self._rhymes_of: tuple[str, int] | None = None  # the rhyme finder's last lookup
         self._verse: VerseView | None = None
+        self._corpus_words: CorpusWords | None = None  # the training corpus's words Lexique lacks, once read
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="workspace"):
@@ -213,6 +218,29 @@ class WritingScreen(Screen):
         self.panel.show_artists(model.artists)
         if self._drawing is None:
             status.set_state("ready: Ctrl+G draws the next bar")
+        if model.run_config is not None:
+            self.load_corpus_words(model.run_config.data.path)
+
+    @work(thread=True, exclusive=True, group="corpus-words")
+    def load_corpus_words(self, path: str) -> None:
+        """The words of the corpus the model was trained on that Lexique lacks, for the rhyme
+        finder (as `jaxrap rhymes --data` lists them); none when the corpus is not here (a run
+        trained elsewhere: its relative ``data.path`` is read from the working directory)."""
+        from jaxrap.data.corpus import corpus_word_counts, is_corpus
+        from jaxrap.phonetics.rhyme_finder import CorpusWords
+
+        if not is_corpus(path):
+            return
+        try:
+            words = CorpusWords(corpus_word_counts(path))
+        except (JaxrapError, OSError) as error:  # a damaged corpus: Lexique's words only
+            self.notify(f"the rhyme finder lists Lexique's words only: {path}: {error}", severity="warning", timeout=10)
+            return
+        self.post_message(self.CorpusWordsReady(words))
+
+    def on_writing_screen_corpus_words_ready(self, message: CorpusWordsReady) -> None:
+        self._corpus_words, self._rhymes_of = message.words, None
+        self._look_up_rhymes()
 
     @work(thread=True, exclusive=True, group="phonetics")
     def load_phonetics(self) -> None:
@@ -303,11 +331,12 @@ class WritingScreen(Screen):
         from jaxrap.phonetics.rhyme_finder import find_rhymes
 
         text, vowels = source
+        corpus = self._corpus_words
         if not text.strip():
             self.post_message(self.RhymesFound(source, None, "a blank bar: type a word, or give it a scheme letter"))
             return
         try:
-            rhymes = find_rhymes(text, vowels, limit=WORDS_PER_COUNT)
+            rhymes = find_rhymes(text, vowels, limit=WORDS_PER_COUNT, corpus=corpus)
         except JaxrapError as error:  # no vowel, fewer vowels than asked
             self.post_message(self.RhymesFound(source, None, str(error)))
             return
