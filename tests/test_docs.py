@@ -222,3 +222,16 @@ def test_the_readme_sample_block_is_rendered_and_replaced_by_its_script():
     assert sample.replace_block(readme, block) == f"intro\n{block}\noutro\n"
     with pytest.raises(SystemExit, match="no sample markers"):
         sample.replace_block("no markers here", block)
+
+
+def test_the_readme_carries_the_scripts_sample_of_the_quickstart_model():
+    """The front page's sample is the script's block for the quickstart run, once: the command
+    line is the script's own, so a hand edit of the command or a stray copy fails here."""
+    from scripts_under_test import load_script
+
+    sample = load_script("readme_sample")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.count(sample.START) == 1 and readme.count(sample.END) == 1
+    block = readme[readme.index(sample.START):readme.index(sample.END)]
+    assert f"```bash\n{sample.shell_line(sample.sample_command('runs/tiny_cpu'))}\n```" in block
+    assert "bars met their targets" in block
