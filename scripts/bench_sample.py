@@ -1,6 +1,7 @@
 """Sampling benchmark: jaxrap's sampler against transformers' PyTorch ``generate``, same run.
 
-    flock /work/notes/cpu.lock python scripts/bench_sample.py [--shapes tiny,gpt2,llama-tiny,llama-small] [--rounds 3] [--json out.json]
+    python scripts/bench_sample.py [--shapes tiny,gpt2,llama-tiny,llama-small] [--rounds 3] [--json out.json]
+        [--new-tokens 256] [--no-compile-times]
 
 For each shape (random-init weights, float32): tokens/s at batch 1 and 8, warm time to the
 first token for 16- and 64-token prompts, and (jaxrap only; PyTorch runs eagerly) the compile
@@ -56,8 +57,8 @@ BATCHES = (1, 8)
 TTFT_REPEATS = 5  # first-token timings per round and prompt (cheap), of which the median counts
 
 
-def new_tokens(config: LMConfig) -> int:
-    return min(NEW_TOKENS, config.n_positions - PROMPT_TOKENS)
+def new_tokens(config: LMConfig, most: int = NEW_TOKENS) -> int:
+    return min(most, config.n_positions - PROMPT_TOKENS)
 
 
 def sampling_params(config: LMConfig, new: int, num_samples: int, seed: int) -> SamplingParams:
@@ -196,9 +197,9 @@ def torch_generate(model, prompt: list[int], params: SamplingParams) -> float:
 
 # --- the run --------------------------------------------------------------------------------
 
-def bench_shape(shape: str, rounds: int, dtype: str, log) -> dict:
+def bench_shape(shape: str, rounds: int, dtype: str, log, *, most_new: int = NEW_TOKENS, compile_probes: bool = True) -> dict:
     config = SHAPES[shape]
-    new = new_tokens(config)
+    new = new_tokens(config, most_new)
     jax_m, torch_m = jax_model(config, dtype), torch_model(config)
     prompt = prompt_ids(config, PROMPT_TOKENS)
     ttft_prompts = {n: prompt_ids(config, n) for n in TTFT_PROMPTS}
@@ -235,8 +236,9 @@ def bench_shape(shape: str, rounds: int, dtype: str, log) -> dict:
             result[f"{who}_ttft_ms_{n}"] = 1000 * median[f"{who}_ttft_{n}"]
     result["samples"] = samples
     del jax_m, torch_m
-    log(f"{shape}: compile times (fresh processes)")
-    result["compile_seconds"] = compile_times(shape, dtype)
+    if compile_probes:
+        log(f"{shape}: compile times (fresh processes)")
+        result["compile_seconds"] = compile_times(shape, dtype)
     return result
 
 
@@ -260,8 +262,8 @@ def table(results: list[dict]):
         for n in TTFT_PROMPTS:
             ours, theirs = result[f"jax_ttft_ms_{n}"], result[f"torch_ttft_ms_{n}"]
             out.add_row("", f"first token, {n}-token prompt (warm)", f"{ours:.0f} ms", f"{theirs:.0f} ms", f"{theirs / ours:.2f}x faster")
-        compiled = result["compile_seconds"]
-        for name, cache in (("cold", "empty cache"), ("cached", "filled cache")):
+        compiled = result.get("compile_seconds", {})
+        for name, cache in (("cold", "empty cache"), ("cached", "filled cache")) if compiled else ():  # --no-compile-times: none
             seconds = " / ".join(f"{compiled[name][f'batch{b}']:.1f}" for b in BATCHES)
             out.add_row("", f"trace + compile s, batch 1 / 8, fresh process, {cache}", seconds, "eager", "")
         out.add_section()
@@ -272,6 +274,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", default="tiny,gpt2", help=f"comma-separated, of {', '.join(SHAPES)}")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved jaxrap/transformers rounds (median)")
+    parser.add_argument(
+        "--new-tokens", type=int, default=NEW_TOKENS, help=f"tokens per generation (default {NEW_TOKENS}, fewer if the context is short)"
+    )
+    parser.add_argument("--no-compile-times", action="store_true", help="skip the fresh-process compile timings")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"), help="jaxrap's compute dtype")
     parser.add_argument("--json", type=Path, help="also write the figures (and every timing) here")
     parser.add_argument("--compile-probe", metavar="SHAPE", help=argparse.SUPPRESS)  # internal: one fresh process
@@ -290,7 +296,10 @@ def main() -> None:
 
     console = Console(stderr=True)
     console.log(f"torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs")
-    results = [bench_shape(shape, args.rounds, args.dtype, console.log) for shape in shapes]
+    results = [
+        bench_shape(shape, args.rounds, args.dtype, console.log, most_new=args.new_tokens, compile_probes=not args.no_compile_times)
+        for shape in shapes
+    ]
     Console(width=140).print(table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> None:
         figures = token_agreement(tokenizer, bars)
         print(f"Token tables {directory} ({len(tokenizer):,} tokens): built in {built:.2f} s; on {figures.bars:,} bars"
               f" token syllables within ±1 {figures.within1:.1%}, ±2 {figures.within2:.1%}, mean difference"
-              f" {figures.mean_difference:+.2f}; last word's rhyme class = its key on {figures.rhyme_class_match:.1%}")
+              f" {figures.mean_difference:+.2f}; last word's rhyme class = its key on {figures.rhyme_class_match:.1%};"
+              f" the token-level key of 2 vowels = the word-level one on {figures.two_vowel_match:.1%}")
 
     by_artist: dict[str, list[str]] = defaultdict(list)
     for text, artist in zip(songs["text"], songs["artist"]):

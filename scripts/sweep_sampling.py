@@ -152,9 +152,11 @@ def attribution_rank(row: dict) -> tuple[float, float, float]:
 
 
 def target_values(targets: FlowTargets) -> dict:
-    """The targets as CSV values: "" for none (the tolerance too, without a syllable target)."""
+    """The targets as CSV values: "" for none (the tolerance too, without a syllable target; the
+    rhyme vowels without a scheme or at 1, so that a sweep.csv from before that column keys alike)."""
     values = {name: "" if value is None else value for name, value in targets.as_dict().items()}
-    return {**values, "syllable_tolerance": values["syllable_tolerance"] if targets.syllables is not None else ""}
+    return {**values, "syllable_tolerance": values["syllable_tolerance"] if targets.syllables is not None else "",
+            "rhyme_vowels": targets.rhyme_vowels if targets.rhyme_scheme is not None and targets.rhyme_vowels != 1 else ""}
 
 
 def flow_columns(prompts, texts: list[list[str]], targets: FlowTargets) -> dict:

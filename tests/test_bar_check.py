@@ -107,3 +107,39 @@ def test_a_groups_first_bar_ends_on_a_sound_common_enough_to_rhyme_on():
     assert rare.failures == ("ends on 'ap' (cape), too rare a sound for its group to rhyme on",)
     song.record(check_bar("dans la nuit", opener, complete=True), 0)
     assert check_bar("sous la pluie", song.target(1), complete=True).met  # the group's sound, not an opener
+
+
+def test_bars_below_the_generated_one_set_the_sound_of_groups_above_do_not():
+    """The writing room regenerating bar 2 of a verse: its B group's sound comes from bar 3
+    below it, whose word it must not end on; the A group keeps its first bar's sound."""
+    song = SongTargets("J'traîne au quartier\nJ'ai grandi sans papiers\n", rhyme_scheme="AABB", rhyme_with=None,
+                       syllables=None, tolerance=2, later_bars=["Sous la pluie", "dans la nuit"])
+    assert (song.target(2).letter, song.target(2).rhyme_key, song.target(2).used_words) == ("B", "i", {"pluie"})
+    assert song.target(1).rhyme_key == rhyme_key("quartier")
+    assert not check_bar("il pleut sous la pluie", song.target(2), complete=True).met
+
+
+def test_with_n_rhyme_vowels_a_bar_meets_its_group_on_all_n():
+    two = BarTarget(index=1, letter="A", rhyme_key="a-i", used_words=frozenset(), low=1, high=None, rhyme_vowels=2)
+    assert check_bar("j'ai donné mon avis", two, complete=True).met
+    assert check_bar("toute ma vie", two, complete=True).rhyme_key == "a-i"
+    assert check_bar("je fuis la nuit", two, complete=True).met  # a-i across the word boundary
+    miss = check_bar("tu fais du bruit", two, complete=True)
+    assert miss.failures == ("ends on 'y-i' (bruit), not 'a-i'",) and miss.rhyme_missed
+    short = check_bar("nuit", two, complete=True)
+    assert short.failures == ("ends on 'nuit' with fewer than 2 vowels said",) and short.rhyme_key is None
+    song = SongTargets("Toute ma vie\n", rhyme_scheme="AABB", rhyme_with=None, syllables=None, tolerance=2, rhyme_vowels=2)
+    assert song.target(1).rhyme_key == "a-i" and song.target(1).rhyme_vowels == 2
+    song = SongTargets("", rhyme_scheme="AAAA", rhyme_with="la nuit", syllables=None, tolerance=2, rhyme_vowels=2)
+    assert song.target(0).rhyme_key == "a-i" and song.target(0).used_words == {"nuit"}
+
+
+def test_a_bar_ending_on_a_function_word_carries_no_rhyme_and_sets_none():
+    check = check_bar("j'sais pas c'que t'attends de", target(key="ø"), complete=True)
+    assert check.failures == ("ends on 'de', a function word, which carries no rhyme",) and check.function_word
+    assert check_bar("j'sais pas c'que t'attends de", target(letter=None), complete=True).met  # a free bar has no rhyme
+    assert check_bar("allez, dis-le", target(key="ø"), complete=True).met  # stressed after a hyphen
+    song = SongTargets("Ma vie et\n", rhyme_scheme="AABB", rhyme_with=None, syllables=None, tolerance=2)
+    assert song.target(1).rhyme_key is None  # the prompt's bar ends on "et": the group's sound is still open
+    song.record(check_bar("toute ma vie et", song.target(1), complete=True), 1)
+    assert song.target(1).rhyme_key is None

@@ -80,7 +80,8 @@ def check_the_cache_through_candidates_redraws_and_replays(generator, monkeypatc
     checks = ScriptedChecks(lambda call, line: (6 <= call < 9, 0 if call == 4 else 5 + call))
     sample1_calls = [3, 4, 5, 9, 10, 11, 12, 13, 14]
     monkeypatch.setattr(bar_decode, "check_bar", checks)
-    params = BARS.replace(redraws=2, candidates=K, steering=3.0, min_new_tokens=100)  # no end of song
+    # No end of song; bars end at 3 syllables exactly, so that three fit the context whatever the draws.
+    params = BARS.replace(redraws=2, candidates=K, steering=3.0, min_new_tokens=100, syllables=3, syllable_tolerance=0)
     prompts = [generator.encode_prompt(PROMPT, artist)]
     if artist is not None:  # the conditioned prompt, then the unconditioned one
         params = params.replace(artist=artist, artist_guidance=GUIDANCE)
@@ -231,7 +232,7 @@ def test_stop_strings_budgets_and_cancel_end_samples(generator):
     assert all(d.bar.met is False and "not ended within its tokens" in d.bar.reason for d in short)
     cancel = threading.Event()
     seen = []
-    for delta in generator.stream(PROMPT, BARS.replace(max_bars=6), cancel=cancel):
+    for delta in generator.stream(PROMPT, BARS.replace(max_bars=6, min_new_tokens=100), cancel=cancel):  # no end of song
         seen.append(delta)
         cancel.set()
     assert {d.finish_reason for d in seen[-2:]} == {"cancelled"} and sum(d.bar is not None for d in seen) <= 2
@@ -252,6 +253,8 @@ def test_changing_bar_controls_compiles_nothing(generator, count_compilations, m
     changes = [
         dict(rhyme_scheme="ABBA"),
         dict(rhyme_scheme="AAAA", rhyme_with="nuit"),
+        dict(rhyme_vowels=3),
+        dict(rhyme_scheme="AAAA", rhyme_with="la nuit", rhyme_vowels=2),
         dict(syllables=9),
         dict(syllable_tolerance=0),
         dict(steering=0.0),
@@ -272,3 +275,18 @@ def test_changing_bar_controls_compiles_nothing(generator, count_compilations, m
 def test_no_room_for_a_bar_is_a_clear_error(generator):
     with pytest.raises(JaxrapError, match="no room for one bar: 5 new tokens"):
         generator.generate(PROMPT, SamplingParams(syllables=12, max_new_tokens=5))
+
+
+def test_a_rhyme_of_n_vowels_reaches_the_device_as_its_class_and_the_vowels_before(generator):
+    from jaxrap.phonetics.sounds import SEQUENCE_VOWELS
+
+    params = BARS.replace(rhyme_scheme="AAAA", rhyme_with="toute ma vie", rhyme_vowels=3, num_samples=1)
+    decoder = BarDecoder(generator.model, generator.tokenizer, generator.encode_prompt(PROMPT), params)
+    target = decoder.songs[0].target(1)
+    assert target.rhyme_key == rhyme_key("toute ma vie", 3) == "u-a-i" and target.rhyme_vowels == 3
+    device = decoder._device_targets([target])
+    tables = token_tables(generator.tokenizer)
+    assert {tables.rhyme_keys[c] for c in np.asarray(device.rhyme_class)} == {"i"}
+    assert [[SEQUENCE_VOWELS[v] if v >= 0 else None for v in row] for row in np.asarray(device.rhyme_vowels)] == [
+        [None, "u", "a", None]
+    ] * params.candidates

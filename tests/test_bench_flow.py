@@ -76,3 +76,30 @@ def test_defaults_meet_every_target_surely_then_miss_least_then_are_fastest(benc
     short = [row(ratio=1.5, scheme=0.8, met=0.9, name="a"), row(ratio=1.2, scheme=0.85, met=0.8, name="b")]
     assert bench.choose_defaults(short, unconstrained, songs)["name"] == "a"  # most targets, then fewest misses
     assert bench.choose_defaults([row(lever="candidates")], unconstrained, songs) is None
+
+
+def test_rhyme_vowels_are_a_grid_axis_and_several_are_held_to_issue_20s_targets(bench):
+    args = bench.parse_args(["--model", "m", "--data", "d", "--candidates", "4", "--steering", "6", "--rhyme-vowels", "1", "2"])
+    settings = bench.settings(args)
+    assert [(s.name, s.vowels) for s in settings] == [
+        (bench.SONGS, 1), (bench.UNCONSTRAINED, 1),
+        ("steering 6 + candidates 4, redraws 2", 1), ("steering 6 + candidates 4, redraws 2, 2 vowels", 2),
+    ]
+    assert settings[3].params.rhyme_vowels == 2 and settings[1].params.rhyme_vowels == 1
+    songs, unconstrained = row(perplexity=100.0), {**row(perplexity=110.0, ratio=1.0), "function_word_share": 0.05}
+    two = {**row(scheme=0.8, ratio=5.0), "vowels": 2, "rhyme_density": 1.8, "function_word_share": 0.05}
+    assert all(bench.row_targets(two, unconstrained, songs).values())
+    missed = {**two, "scheme_accuracy": 0.79, "rhyme_density": 1.3, "time_ratio": 5.1, "function_word_share": 0.06}
+    assert bench.row_targets(missed, unconstrained, songs) == {
+        "scheme": False, "density": False, "time": False, "perplexity": True, "function words": False
+    }
+    assert bench.choose_defaults([two], unconstrained, songs) is None  # defaults come from one-vowel settings
+
+
+def test_pair_rhyme_length_counts_the_vowels_the_schemes_pairs_share(bench):
+    bars = ["J'traîne au quartier", "Toute ma vie", "Je donne mon avis", "Sous la pluie", "Tu fais du bruit"]
+    # AABB from the prompt's bar: (quartier, vie) share nothing (a-e / a-i), (avis, pluie) a-i; bar 4 opens a group
+    assert bench.pair_rhyme_length(bars, "AABB", first=1) == (0 + 2, 2)
+    # without the prompt: (vie, avis) a-i, (pluie, bruit) i only (a-i / y-i)
+    assert bench.pair_rhyme_length(bars[1:], "AABB", first=0) == (2 + 1, 2)
+    assert bench.pair_rhyme_length(bars[1:], "AABB", first=2) == (1, 1)  # pairs before `first` are the prompt's

@@ -7,9 +7,11 @@ import pytest
 
 from jaxrap.errors import JaxrapError
 from jaxrap.evaluate.flow_metrics import (
+    FunctionEndings,
     RhymeDensity,
     SchemeScore,
     SyllableStats,
+    function_word_endings,
     lyric_bars,
     rhyme_density,
     scheme_accuracy,
@@ -134,3 +136,19 @@ def test_rhyme_words_without_a_vowel_are_refused(word):
 def test_rhyme_words_give_their_key():
     assert rhyme_target_key("nuit") == rhyme_target_key("la pluie") == "i"
     assert rhyme_target_key("1000") == "il"
+
+
+def test_on_n_vowels_a_pair_meets_the_scheme_only_when_all_n_match():
+    bars = ["Toute ma vie", "Je donne mon avis", "Je rentre la nuit", "Tu fais du bruit"]  # a-i, a-i, a-i, y-i
+    assert scheme_accuracy(bars, "AABB") == SchemeScore(hits=2, pairs=2)
+    assert scheme_accuracy(bars, "AABB", vowels=2) == SchemeScore(hits=1, pairs=2)
+    assert scheme_accuracy(bars, "AAAA", vowels=2) == SchemeScore(hits=3, pairs=6)
+    assert scheme_accuracy(bars, "AABB", vowels=3) == SchemeScore(hits=0, pairs=2)  # i-a-i / ɔ̃-a-i
+
+
+def test_a_bar_ending_on_a_function_word_rhymes_with_nothing():
+    bars = ["J'parle de", "Tu sais que", "Mes rêves et", "Mes regrets"]  # ø, ø, e, e: sounds that match
+    assert scheme_accuracy(bars, "AABB") == SchemeScore(hits=0, pairs=2)
+    assert scheme_accuracy(["Allez, dis-le", "C'est le jeu"], "AA") == SchemeScore(hits=1, pairs=1)  # stressed
+    assert function_word_endings(bars) == FunctionEndings(bars=4, function_word=3)
+    assert (function_word_endings(bars) + function_word_endings(AABB)).share == 3 / 12

@@ -9,6 +9,7 @@ from jaxrap.errors import FieldError
 from jaxrap.evaluate.flow_metrics import RhymeDensity, SchemeScore, SyllableStats
 from jaxrap.evaluate.flow_report import FlowTargets, flow_stats, text_flow
 from jaxrap.evaluate.samples import EvalPrompt
+from jaxrap.sample.params import SamplingParams
 
 PROMPT = "J'écris sur le mur\n"  # 5 syllables, ends on yʁ
 # 4 syllables each; endings yʁ, ɔ̃, ɔ̃, i
@@ -67,6 +68,7 @@ def test_json_form_has_shares_only_for_the_targets_asked():
     assert record["syllables_within1"] is None and record["syllables_within_tolerance"] is None
     assert record["bars"] == 4 and record["syllables_per_bar"] == 4.0
     assert record["rhyme_density"] == pytest.approx(1 / 3) and record["density_bars"] == 3
+    assert record["function_word_endings"] == 0.0
     assert set(record["per_artist"]["Kilo"]) == set(record) - {"per_artist"}
 
     targeted = flow_stats([EvalPrompt("Kilo", None, PROMPT, "")], [[TEXT]], FlowTargets("AABB", 5, 0)).as_dict()
@@ -84,8 +86,17 @@ def test_targets_are_validated_like_the_sampling_flags():
         ({"syllables": -4}, "syllables", "got -4"),
         ({"syllables": 2.5}, "syllables", "got 2.5"),
         ({"syllable_tolerance": -1}, "syllable_tolerance", "syllable_tolerance must be an integer >= 0, got -1"),
+        ({"rhyme_vowels": 0}, "rhyme_vowels", r"rhyme_vowels must be in \[1, 4\], got 0"),
+        ({"rhyme_vowels": 5}, "rhyme_vowels", "got 5"),
     ]
     for values, field, message in cases:
         with pytest.raises(FieldError, match=message) as error:
             FlowTargets(**values)
         assert error.value.field == field and "\n" not in str(error.value)
+
+
+def test_bars_ending_on_a_function_word_are_counted_and_rhyme_on_n_vowels_scored():
+    text = "Toute ma vie\nJe donne mon avis\nJ'parle de\nTu sais que\n"
+    flow = text_flow("", text, FlowTargets("AABB", rhyme_vowels=2))
+    assert flow.endings.share == 0.5 and flow.scheme == SchemeScore(hits=1, pairs=2)
+    assert FlowTargets.from_params(SamplingParams(rhyme_scheme="AABB", rhyme_vowels=3)).rhyme_vowels == 3

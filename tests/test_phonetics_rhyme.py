@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jaxrap.phonetics.rhyme import last_word, last_word_span, rhyme_groups, rhyme_key
+from jaxrap.phonetics.rhyme import bar_ending, last_word, last_word_span, rhyme_groups, rhyme_key
 
 # Each set: line endings that rhyme, spelt differently (the spellings the module names).
 RHYMING_SETS = [
@@ -138,3 +138,39 @@ def test_bar_vowels_and_last_spoken_word():
     assert bar_vowels("[Refrain]") == () and last_spoken_word("[Refrain]") is None
     assert last_spoken_word("J'm'arrache, j'").text == "arrache"  # an elided j' ends no bar
     assert last_spoken_word("J'en ai 1000 !").text == "mille"
+
+
+# --- rhymes of several vowels, and the function words that carry none ----------------------
+
+@pytest.mark.parametrize(
+    "first,second,vowels",
+    [
+        ("toute ma vie", "je donne mon avis", 2),  # a-i across a word boundary and inside a word
+        ("la chambre", "ça cambre", 2),  # a-ɑ̃bʁ: the last vowel keeps its consonants
+        ("tu fais du bruit", "tu fuis", 2),  # y-i: the glide of "fuis" is no vowel
+        ("t'as vu la nuit", "il a vu l'avis", 3),  # y-a-i over three words and two
+    ],
+)
+def test_bars_ending_on_the_same_vowels_share_a_key_of_that_many(first, second, vowels):
+    assert rhyme_key(first, vowels) == rhyme_key(second, vowels) is not None
+
+
+def test_a_key_of_n_vowels_is_the_vowels_before_the_last_then_its_key():
+    assert rhyme_key("ma vie", 2) == "a-i" == rhyme_key("l'avis", 2)
+    assert rhyme_key("la chambre", 2) == "a-ɑ̃bʁ"
+    assert rhyme_key("Paris la nuit", 3) == "i-a-i"
+    assert rhyme_key("la maladie", 3) == "a-a-i" != rhyme_key("la comédie", 3)  # o-e-i
+    assert rhyme_key("ma vie", 1) == rhyme_key("ma vie") == "i"
+    assert rhyme_key("vie", 2) is None and rhyme_key("ma vie", 3) is None  # fewer vowels than asked
+    assert rhyme_key("[Refrain]", 2) is None and rhyme_key("", 2) is None
+
+
+def test_function_words_carry_no_rhyme_unless_a_hyphen_stresses_them():
+    for line in ("j'sais pas c'que t'attends de", "toute ma vie et", "on roule dans", "c'est mon"):
+        ending = bar_ending(line)
+        assert ending.function_word and ending.key is not None and ending.rhyme is None, line
+    for line in ("dis-le", "vas-y", "prends-en", "Que dit-il", "c'est pour moi", "à la vie", "le son", "des sous"):
+        ending = bar_ending(line)
+        assert not ending.function_word and ending.rhyme == ending.key is not None, line
+    assert bar_ending("dis-le", 2) == ("i-ø", "le", False)
+    assert bar_ending("🔥") == (None, None, False)

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from jaxrap.errors import JaxrapError
 from jaxrap.phonetics.pronounce import pronounce
-from jaxrap.phonetics.rhyme import bar_vowels, rhyme_key
+from jaxrap.phonetics.rhyme import bar_ending, bar_vowels, rhyme_key
 from jaxrap.phonetics.sounds import KEY_VOWELS
 from jaxrap.phonetics.spelling import has_vowel_letter, spelling_rhyme_key, spelling_syllables, spelling_vowels
 from jaxrap.phonetics.spoken import spoken_words
@@ -72,6 +72,18 @@ def test_elision_and_word_pieces():
     ]
     assert [w.text for w in spoken_words("y'a")] == ["y", "a"] and count_syllables("y'a") == 1
     assert count_syllables("l’amour") == count_syllables("l'amour") == 2  # typographic apostrophe
+
+
+def test_a_word_cut_short_before_a_final_apostrophe_is_said():
+    """An apocope ("le périph'", "ma tess'", "le dé'") is said, with its syllables, and ends the
+    bar; a final elided piece ("j'", "qu'", "jusqu'") stays elided."""
+    assert [(w.text, w.elided) for w in spoken_words("le périph'")] == [("le", False), ("périph", False)]
+    assert count_syllables("le dé'") == 2 and count_syllables("le périph'") == 3
+    assert bar_ending("On a les nerfs sur la vie de ma tess'").word == "tess"  # not "ma", a function word
+    assert bar_ending("mon appart’").key == "aʁt"
+    assert [(w.text, w.elided) for w in spoken_words("parce qu' jusqu' j'")] == [
+        ("parce", False), ("qu", True), ("jusqu", True), ("j", True)
+    ]
 
 
 def test_continuing_pieces_read_their_end_as_mute():

@@ -7,9 +7,16 @@ import numpy as np
 import pytest
 
 from jaxrap.errors import JaxrapError
-from jaxrap.phonetics.rhyme import rhyme_key
+from jaxrap.phonetics.rhyme import bar_vowels, rhyme_key
+from jaxrap.phonetics.sounds import MAX_RHYME_VOWELS, SEQUENCE_VOWELS
 from jaxrap.phonetics.syllables import count_syllables
-from jaxrap.phonetics.token_tables import build_token_tables, replay_bar, token_agreement, token_tables
+from jaxrap.phonetics.token_tables import (
+    build_token_tables,
+    replay_bar,
+    state_rhyme_key,
+    token_agreement,
+    token_tables,
+)
 
 # (decoded text, raw vocabulary string) of an invented byte-level vocabulary; id = position.
 VOCAB = [
@@ -17,6 +24,7 @@ VOCAB = [
     ("e", "e"), (" mon", "Ġmon"), ("de", "de"), ("Je", "Je"), (" j", "Ġj"), ("'", "'"),
     ("ai", "ai"), (" nuit", "Ġnuit"), ("s", "s"), (" ?", "Ġ?"), (" telle", "Ġtelle"), ("ment", "ment"),
     (" pluie", "Ġpluie"), ("t", "t"), (" 2000", "Ġ2000"), (" PSG", "ĠPSG"), (" l", "Ġl"), ("amour", "amour"),
+    (" de", "Ġde"), (" ma", "Ġma"), (" vie", "Ġvie"), (" avis", "Ġavis"), (",", ","), ("-", "-"), ("le", "le"),
 ]
 IDS = {raw: i for i, (_, raw) in enumerate(VOCAB)}
 
@@ -43,9 +51,11 @@ def test_fields_shapes_and_dtypes(tables):
 
 def test_words_newlines_and_control_tokens(tables):
     starts = {raw for raw, i in IDS.items() if tables.starts_word[i]}
-    assert starts == {"Ġchant", "Ġmon", "Ġj", "Ġnuit", "Ġtelle", "Ġpluie", "Ġ2000", "ĠPSG", "Ġl"}  # not "Ġ?"
+    assert starts == {"Ġchant", "Ġmon", "Ġj", "Ġnuit", "Ġtelle", "Ġpluie", "Ġ2000", "ĠPSG", "Ġl", "Ġde", "Ġma", "Ġvie",
+                      "Ġavis"}  # not "Ġ?"
     assert np.flatnonzero(tables.has_newline).tolist() == ids("Ċ")
-    assert {raw for raw, i in IDS.items() if tables.breaks_word[i]} == {"<|endoftext|>", "Ċ", "'", "Ġ?"}
+    assert {raw for raw, i in IDS.items() if tables.breaks_word[i]} == {"<|endoftext|>", "Ċ", "'", "Ġ?", ",", "-"}
+    assert {raw for raw, i in IDS.items() if tables.no_letters[i]} == {"<|endoftext|>", "Ċ", "'", "Ġ?", ",", "-"}
     eos = IDS["<|endoftext|>"]
     assert tables.syllables[eos] == tables.word_start_syllables[eos] == 0 and tables.rhyme_class[eos] == -1
 
@@ -96,6 +106,35 @@ def test_known_token_level_limits(tables, raws, bar, syllables, key):
     state = replay_bar(tables, ids(*raws))
     assert (state.syllables, tables.rhyme_keys[state.word_class]) == (syllables, key)
     assert (count_syllables(bar), rhyme_key(bar)) != (syllables, key)
+
+
+def vowel_names(state) -> list[str]:
+    return [SEQUENCE_VOWELS[v] for v in state.vowels if v >= 0]
+
+
+def test_vowels_follow_the_syllables_and_give_keys_of_n_vowels(tables):
+    assert tables.vowels.shape == tables.word_start_vowels.shape == (len(VOCAB), MAX_RHYME_VOWELS)
+    assert tables.vowels.dtype == tables.word_start_vowels.dtype == np.int8
+    for bar, raws in [("ma vie", ("Ġma", "Ġvie")), ("l'avis", ("Ġl", "'", "Ġavis")), ("2000 PSG", ("Ġ2000", "ĠPSG")),
+                      ("pluie nuits de ma vie", ("Ġpluie", "Ġnuit", "s", "Ġde", "Ġma", "Ġvie"))]:
+        state = replay_bar(tables, ids(*raws))
+        assert vowel_names(state) == list(bar_vowels(bar))[-MAX_RHYME_VOWELS:], bar
+        for vowels in (1, 2, 3):
+            assert state_rhyme_key(tables, state, vowels) == rhyme_key(bar, vowels), (bar, vowels)
+    # a piece continuing a word says the vowels of its letters; a mute ending says none
+    assert vowel_names(replay_bar(tables, ids("Ġchant", "ent"))) == ["ɑ̃"]
+    assert vowel_names(replay_bar(tables, ids("Ġtelle", "ment"))) == ["e", "ɑ̃"]
+    assert vowel_names(replay_bar(tables, ids("Ġj", "'", "ai", "Ġmon", "de"))) == ["e", "ɔ̃"]
+
+
+def test_function_words_are_flagged_as_whole_words_only(tables):
+    flagged = {raw for raw, i in IDS.items() if tables.function_word[i]}
+    assert flagged == {"Ġmon", "Ġde", "Ġma", "de", "le", "Je"}  # each read as a whole word
+    assert replay_bar(tables, ids("Ġpluie", "Ġde")).word_function
+    assert replay_bar(tables, ids("Ġpluie", "Ġde", ",")).word_function  # punctuation leaves the word as it is
+    assert not replay_bar(tables, ids("Ġmon", "de")).word_function  # "monde": letters continue the word
+    assert not replay_bar(tables, ids("Ġde", "Ġvie")).word_function
+    assert replay_bar(tables, ids("Ġnuit", "-", "le")).word_function  # the device is stricter than bar_ending
 
 
 def test_rhyme_class_of_a_word(tables):

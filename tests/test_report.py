@@ -62,7 +62,8 @@ def test_report_scores_human_and_generated_continuations_alike(loaded, tiny_corp
     record = report.as_dict()
     lyrics = record["lyrics"]
     assert lyrics["prompts"] == 4 and lyrics["sampling"]["seed"] == 3 and lyrics["sampling"]["max_new_tokens"] == 40
-    assert lyrics["flow_targets"] == {"rhyme_scheme": "AABB", "syllables": 8, "syllable_tolerance": 3}
+    assert lyrics["flow_targets"] == {"rhyme_scheme": "AABB", "syllables": 8, "syllable_tolerance": 3,
+                                     "rhyme_vowels": 1}
     for column in (lyrics["human"], lyrics["samples"]):
         assert set(column) == COLUMN_KEYS | {"flow", "judge"}
         # (re-tokenized text: a random model's stray bytes decode to U+FFFD, so not <= 4 * 12)
@@ -86,7 +87,8 @@ def test_report_scores_human_and_generated_continuations_alike(loaded, tiny_corp
 def test_the_judge_trains_only_with_samples_unless_asked(loaded, tiny_corpus_dir):
     lyrics = evaluate_model(loaded, tiny_corpus_dir, block_size=32).lyrics
     assert lyrics.human.judge is None and lyrics.samples is None
-    assert lyrics.as_dict()["flow_targets"] == {"rhyme_scheme": None, "syllables": None, "syllable_tolerance": 2}
+    assert lyrics.as_dict()["flow_targets"] == {"rhyme_scheme": None, "syllables": None, "syllable_tolerance": 2,
+                                                       "rhyme_vowels": 1}
     assert lyrics.human.flow.as_dict()["scheme_accuracy"] is None and lyrics.human.flow.overall.syllables.bars > 0
     judged = evaluate_model(loaded, tiny_corpus_dir, judge=True, block_size=32).lyrics.human.judge
     assert judged is not None and judged.texts == lyrics.prompts == 6  # every validation song; both artists named
@@ -116,7 +118,7 @@ def test_cli_table_json_and_shared_sampling_flags(conditioned_model_dir, tiny_co
     assert main([*args, "--split", "train"]) == 0
     table, err = capsys.readouterr()
     for label in ("texts that loop", "consecutive bars that rhyme", "copied from train", "own-artist margin", "Shurik'n",
-                  "syllables per bar", "rhyme density", "judge: attributed", "Cohen's",
+                  "syllables per bar", "rhyme density", "bars ending on a function word", "judge: attributed", "Cohen's",
                   "Flow and style per artist (train)"):
         assert label in table
     assert "judge was trained on the train split" in err
@@ -128,6 +130,8 @@ def test_cli_table_json_and_shared_sampling_flags(conditioned_model_dir, tiny_co
     assert "temperature must be >= 0" in capsys.readouterr().err
     assert main([*args, "--samples", "-1"]) == 2
     assert "--samples must be 0 or more" in capsys.readouterr().err
+    assert main([*args, "--rhyme-vowels", "5"]) == 2
+    assert capsys.readouterr().err == "jaxrap: error: rhyme_vowels must be in [1, 4], got 5\n"
 
 
 def test_the_samples_caption_names_bar_controls_and_guidance_only_when_on():
@@ -148,7 +152,7 @@ def test_cli_measures_against_the_targets_of_the_sampling_flags(conditioned_mode
             "--rhyme-scheme", "AABB", "--syllables", "6", "--syllable-tolerance", "3"]
     assert main([*args, "--json"]) == 0
     lyrics = json.loads(capsys.readouterr().out)["lyrics"]
-    assert lyrics["flow_targets"] == {"rhyme_scheme": "AABB", "syllables": 6, "syllable_tolerance": 3}
+    assert lyrics["flow_targets"] == {"rhyme_scheme": "AABB", "syllables": 6, "syllable_tolerance": 3, "rhyme_vowels": 1}
     flow = lyrics["human"]["flow"]
     assert flow["scheme_pairs"] > 0 and 0 <= flow["scheme_accuracy"] <= 1
     assert flow["syllables_within1"] <= flow["syllables_within2"] <= flow["syllables_within_tolerance"]

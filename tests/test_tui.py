@@ -25,18 +25,27 @@ from pathlib import Path
 import jax
 import pytest
 from textual.widgets import OptionList, Select
+from tui_pilot import (
+    ARTISTS,
+    QUATRAIN,
+    SIZE,
+    STAND_IN,
+    StandInEngine,
+    drive,
+    notifications,
+    set_params,
+    settle,
+    stand_in,
+    temporary_data_dir,
+)
 
-from jaxrap.compile_cache import ENV_VAR
-from jaxrap.data.artists import SongPrompt
 from jaxrap.errors import JaxrapError
-from jaxrap.load import LoadedModel
-from jaxrap.model.config import GPT2Config
 from jaxrap.sample.bar_check import Bar
 from jaxrap.sample.generator import TextDelta
 from jaxrap.sample.params import SamplingParams, params_from_record, params_to_record
 from jaxrap.tui.app import StudioApp
 from jaxrap.tui.engine import describe_device, load_engine
-from jaxrap.tui.history import DATA_DIR_ENV, BarMark, History, HistoryEntry
+from jaxrap.tui.history import BarMark, History, HistoryEntry
 from jaxrap.tui.screens.help import HelpScreen
 from jaxrap.tui.screens.no_model import NoModelScreen
 from jaxrap.tui.screens.studio import StudioScreen
@@ -44,41 +53,10 @@ from jaxrap.tui.widgets.history_view import FIRST_CARDS, RHYME_COLOURS, EntryCar
 from jaxrap.tui.widgets.params_panel import NO_ARTIST, ParamsPanel
 from jaxrap.tui.widgets.status_line import StatusLine
 
-SIZE = (110, 34)
-STAND_IN = "runs/tiny_cpu"  # the model name the stand-in engine reports (not a real path)
-ARTISTS = ("Médine", "Shurik'n", "unknown")  # as LoadedModel.artists lists a conditioned model's
-QUATRAIN = "\nLe béton m'a appris la patience\nOn rêvait de partir au bout du globe\nLe bitume m'a volé mon enfance"
-
-
-class StandInEngine:
-    """A fixed model without weights; streams ``text`` in pieces, or waits (``hold``) until cancelled."""
-
-    device = "cpu"
-
-    def __init__(self, text: str = QUATRAIN, hold: bool = False, artists: tuple[str, ...] = ()):
-        self.text, self.hold = text, hold
-        song_prompt = SongPrompt(0, {name: token for token, name in enumerate(artists, 2)}) if artists else None
-        self.model = LoadedModel(GPT2Config(n_positions=1024), None, None, step=300, song_prompt=song_prompt)
-
-    def stream(self, prompt, params, cancel):
-        for start in range(0, len(self.text), 9):
-            yield TextDelta(0, self.text[start : start + 9])
-        while self.hold and not cancel.wait(0.01):
-            pass
-
-
-def stand_in(engine: StandInEngine | None = None):
-    return lambda model, progress: engine or StandInEngine()
-
 
 @pytest.fixture(autouse=True)
 def data_dir(tmp_path, monkeypatch) -> Path:
-    """History and exports in a temporary data dir; a working directory without runs/; no
-    persistent compilation cache in the user's cache directory."""
-    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
-    monkeypatch.setenv(ENV_VAR, "")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "data"
+    return temporary_data_dir(tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -91,23 +69,6 @@ def utc(monkeypatch):
     time.tzset()
 
 
-def drive(app: StudioApp, scenario, message_hook=None) -> None:
-    """Run ``scenario(pilot)`` in the app, headless, at SIZE."""
-
-    async def main():
-        async with app.run_test(size=SIZE, message_hook=message_hook) as pilot:
-            await settle(pilot)
-            await scenario(pilot)
-
-    asyncio.run(main())
-
-
-async def settle(pilot) -> None:
-    """Wait until every worker (model loading, generation) is done and the screen is drawn."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
 def seeded_entry(output: str, prompt: str = "J'ai traîné dans le hall jusqu'à l'aube", **params) -> HistoryEntry:
     return HistoryEntry(
         prompt=prompt,
@@ -118,9 +79,6 @@ def seeded_entry(output: str, prompt: str = "J'ai traîné dans le hall jusqu'à
         created="2026-01-02T03:04:05+00:00",
     )
 
-
-def notifications(app: StudioApp) -> list[str]:
-    return [notification.message for notification in app._notifications]
 
 
 # --- start-up, no model -------------------------------------------------------------------
@@ -340,7 +298,7 @@ def test_copy_edit_and_replay_use_the_highlighted_entry(data_dir):
     drive(StudioApp(STAND_IN, load_engine=stand_in()), scenario)
 
 
-BAR_FIELDS = dict(rhyme_scheme="AABB", rhyme_with="nuit", syllables=12, syllable_tolerance=1, candidates=8,
+BAR_FIELDS = dict(rhyme_scheme="AABB", rhyme_with="la nuit", rhyme_vowels=2, syllables=12, syllable_tolerance=1, candidates=8,
                   steering=3.5, redraws=1, artist_guidance=2.5)
 
 
@@ -366,6 +324,7 @@ def test_the_bar_and_guidance_fields_reach_the_sampling_params(data_dir):
     [
         ("rhyme_scheme", "AaBB", ARTISTS, "'a' (position 2) is not a scheme letter"),
         ("rhyme_with", "psst", ARTISTS, "has no vowel"),
+        ("rhyme_vowels", "5", ARTISTS, "rhyme_vowels must be in [1, 4]"),
         ("syllables", "0", ARTISTS, "syllables must be in [1, 32]"),
         ("syllable_tolerance", "-1", ARTISTS, "syllable_tolerance must be in [0, 32]"),
         ("candidates", "65", ARTISTS, "candidates must be in [1, 64]"),
@@ -590,12 +549,6 @@ def tiny_model(tiny_lyrics_model_dir) -> str:
     """The tiny random-init model, its decoder compiled once for this module."""
     load_engine(str(tiny_lyrics_model_dir), progress=lambda stage: None)
     return str(tiny_lyrics_model_dir)
-
-
-def set_params(pilot, **values) -> None:
-    panel = pilot.app.screen.query_one(ParamsPanel)
-    for name, value in values.items():
-        panel.input_for(name).value = str(value)
 
 
 def test_a_prompt_streams_into_the_history_and_is_saved(tiny_model, data_dir):
@@ -829,7 +782,7 @@ def test_an_entry_saved_before_the_bar_fields_existed_loads_and_replays(tiny_mod
     params = SamplingParams(max_new_tokens=20, seed=5, temperature=0.8)
     engine = load_engine(tiny_model, progress=lambda stage: None)
     output = "".join(delta.text for delta in engine.stream("On roule", params, threading.Event()))
-    new_fields = {"rhyme_scheme", "rhyme_with", "syllables", "syllable_tolerance", "candidates", "steering", "redraws",
+    new_fields = {"rhyme_scheme", "rhyme_with", "rhyme_vowels", "syllables", "syllable_tolerance", "candidates", "steering", "redraws",
                   "artist_guidance"}
     old_params = {name: value for name, value in params_to_record(params).items() if name not in new_fields}
     record = {"prompt": "On roule", "output": output, "params": old_params, "model": tiny_model, "step": None,

@@ -24,8 +24,25 @@ COMMANDS = {
     "export": "export",
     "eval": "evaluate",
     "generate": "generate",
+    "next-bar": "next_bar",
     "artists": "artists",
+    "rhymes": "rhymes",
     "tui": "tui",
+}
+
+# The docs page that covers each subcommand; `--help` ends with it.
+DOCS_PAGES = {
+    "prepare": "docs/corpus.md",
+    "tokenizer": "docs/corpus.md",
+    "init": "docs/models.md",
+    "train": "docs/training.md",
+    "export": "docs/training.md",
+    "eval": "docs/evaluation.md",
+    "generate": "docs/generation.md",
+    "next-bar": "docs/rhymes.md",
+    "artists": "docs/generation.md",
+    "rhymes": "docs/rhymes.md",
+    "tui": "docs/tui.md",
 }
 
 
@@ -33,12 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxrap",
         description="Fine-tune GPT-2 on French rap lyrics in JAX, and generate lyrics.",
+        epilog="Docs: README.md, then docs/ (a page per topic); each command's --help names its page.",
     )
     parser.add_argument("--version", action="version", version=f"jaxrap {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMANDS.values():
         module = importlib.import_module(f"jaxrap.cli.{module_name}")
         module.register(subparsers)
+    for name, subparser in subparsers.choices.items():
+        subparser.epilog = f"Docs: {DOCS_PAGES[name]}"
     return parser
 
 

@@ -129,7 +129,7 @@ def sampling_caption(sampling: SamplingParams) -> str:
     ]
     if sampling.bar_controls:
         if sampling.rhyme_scheme is not None:
-            parts.append(f"scheme {sampling.rhyme_scheme}")
+            parts.append(f"scheme {sampling.rhyme_scheme}" + (f" on {sampling.rhyme_vowels} vowels" if sampling.rhyme_vowels > 1 else ""))
         if sampling.rhyme_with is not None:
             parts.append(f"rhyme with {sampling.rhyme_with!r}")
         if sampling.syllables is not None:
@@ -180,7 +180,8 @@ def print_tables(report: EvalReport, model: str, step: int | None, console: Cons
         row(f"attributed to their own artist (chance {lyrics.human.fidelity.chance:.0%})", fidelity(lambda f: f"{f.top1:.1%}"))
         row("own-artist margin (nats/token)", fidelity(lambda f: f"{f.margin:+.3f}"))
     if targets.rhyme_scheme is not None:
-        row(f"{targets.rhyme_scheme} pairs that rhyme (scheme accuracy)",
+        vowels = f" on {targets.rhyme_vowels} vowels" if targets.rhyme_vowels > 1 else ""
+        row(f"{targets.rhyme_scheme} pairs that rhyme{vowels} (scheme accuracy)",
             lambda c: f"{c.flow.overall.scheme.accuracy:.1%} of {c.flow.overall.scheme.pairs}")
     row("syllables per bar" + (f" (target {targets.syllables})" if targets.syllables is not None else ""),
         lambda c: f"{c.flow.overall.syllables.mean:.1f}")
@@ -191,6 +192,7 @@ def print_tables(report: EvalReport, model: str, step: int | None, console: Cons
             row(f"bars within ±{targets.syllable_tolerance} (the tolerance)",
                 lambda c: f"{c.flow.overall.syllables.share_within_tolerance:.1%}")
     row("rhyme density (matching end vowels per bar)", lambda c: f"{c.flow.overall.density.density:.2f}")
+    row("bars ending on a function word (de, que, mon...)", lambda c: f"{c.flow.overall.endings.share:.1%}")
     if lyrics.human.judge:
         row(f"judge: attributed to the requested artist (chance {lyrics.human.judge.chance:.1%})",
             judge(lambda j: f"{j.accuracy:.1%} of {j.texts}"))

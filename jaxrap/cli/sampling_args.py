@@ -36,6 +36,8 @@ _FLAGS = {
     "--artist": (str, "write as this artist (models trained with artist tokens; list them with `jaxrap artists`)"),
     "--rhyme-scheme": (str, "rhyme letters per bar, repeated over the bars: AABB, ABAB, ABBA, AAAA; x is a free bar"),
     "--rhyme-with": (str, "the first rhyme group written ends on this word's sound (needs --rhyme-scheme)"),
+    "--rhyme-vowels": (int, "with --rhyme-scheme: a rhyme group's bars end on the same last N vowel sounds, 1..4"
+                            " (2: 'ma vie' rhymes with 'l'avis')"),
     "--syllables": (int, "target syllables per bar"),
     "--syllable-tolerance": (int, "bars of syllables - T to syllables + T syllables meet the target"),
     "--candidates": (int, "with bar controls: candidate bars drawn at once for each bar, 1..64; one meeting the"

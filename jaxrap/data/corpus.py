@@ -7,6 +7,8 @@ with ``stats.json`` beside it.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 
 from jaxrap.errors import JaxrapError
@@ -14,6 +16,7 @@ from jaxrap.errors import JaxrapError
 SPLITS = ("train", "validation", "test")
 COLUMNS = ("text", "artist", "title", "year")
 STATS_FILE = "stats.json"
+_LETTERS = re.compile(r"[^\W\d_]+")
 
 
 def is_corpus(path: str | Path) -> bool:
@@ -40,3 +43,13 @@ def load_corpus(path: str | Path):
                 f"{path}: split {split!r} lacks column(s) {', '.join(missing)}; prepare it again"
             )
     return corpus
+
+
+def corpus_word_counts(path: str | Path, split: str = "train") -> Counter[str]:
+    """How often each word is used in a split of the prepared corpus at ``path``: lowercase runs
+    of letters (apostrophes, hyphens and digits split words). The rhyme finder's source of the
+    words Lexique lacks (``jaxrap.phonetics.rhyme_finder.CorpusWords``)."""
+    counts: Counter[str] = Counter()
+    for text in load_corpus(path)[split]["text"]:
+        counts.update(word.lower() for word in _LETTERS.findall(text))
+    return counts

@@ -6,9 +6,11 @@ Pure functions over bars (lines of lyrics: ``lyric_bars(text)`` drops blank line
 - ``scheme_accuracy(bars, scheme)``: of the pairs of bars the scheme says rhyme (both in one
   group of ``jaxrap.phonetics.scheme``: every pair within a group, so an ``AAAA`` quatrain has 6),
   the share whose ``rhyme_key``s are equal. A pair of bars ending on the same word is a miss
-  (Raplyzer's rule: a word does not rhyme with itself), as is a pair where a bar has no key.
-  ``first``: bars before it (a prompt's) set the targets but pairs among themselves are not
-  scored.
+  (Raplyzer's rule: a word does not rhyme with itself), as is a pair where a bar has no key or
+  ends on an unstressed function word ("de", "que", "mon": ``jaxrap.phonetics.function_words``),
+  which carries no rhyme. ``vowels`` N: keys of N vowels, so a pair meets the scheme only when
+  all N vowels match (``rhyme_key(bar, N)``). ``first``: bars before it (a prompt's) set the
+  targets but pairs among themselves are not scored.
 - ``syllable_stats(bars, target, tolerance)``: syllables per bar (``count_syllables``), mean and
   the share within ±1, ±2 and ±tolerance of a target (the last: the bars that meet a
   ``--syllables N --syllable-tolerance T`` request).
@@ -18,6 +20,8 @@ Pure functions over bars (lines of lyrics: ``lyric_bars(text)`` drops blank line
   averaged over bars that have a previous bar. A pair ending on the same word does not count.
   1.0 is a one-syllable rhyme on every bar; Malmi et al. measure words, not bars, so the
   figures compare across texts scored here, not with theirs.
+- ``function_word_endings(bars)``: how many bars end on an unstressed function word (a rhyme
+  no listener hears; ``jaxrap eval`` reports the share).
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ import dataclasses
 from collections.abc import Sequence
 
 from jaxrap.phonetics.rhyme import (
+    bar_ending,
     bar_vowels,
     last_spoken_word,
     lyric_bars as lyric_bars,  # the sampler reads bars by the same rule
-    rhyme_key,
 )
 from jaxrap.phonetics.scheme import RhymeScheme, parse_rhyme_scheme
 from jaxrap.phonetics.syllables import count_syllables
@@ -91,16 +95,16 @@ class RhymeDensity:
         return RhymeDensity(self.total + other.total, self.bars + other.bars)
 
 
-def scheme_accuracy(bars: Sequence[str], scheme: RhymeScheme | str, *, first: int = 0) -> SchemeScore:
+def scheme_accuracy(bars: Sequence[str], scheme: RhymeScheme | str, *, first: int = 0, vowels: int = 1) -> SchemeScore:
     """Pairs of ``bars`` that ``scheme`` (a ``RhymeScheme`` or its letters) says rhyme, and how
-    many do; pairs whose later bar comes before ``first`` are not counted."""
+    many do on ``vowels`` vowels; pairs whose later bar comes before ``first`` are not counted."""
     scheme = parse_rhyme_scheme(scheme) if isinstance(scheme, str) else scheme
     members: dict[int, list[int]] = {}
     for bar, group in enumerate(scheme.groups(len(bars))):
         if group is not None:
             members.setdefault(group, []).append(bar)
-    keys = [rhyme_key(bar) for bar in bars]
-    ends = [_end_word(bar) for bar in bars]
+    endings = [bar_ending(bar, vowels) for bar in bars]
+    keys, ends = [ending.rhyme for ending in endings], [ending.word for ending in endings]
     hits = pairs = 0
     for member_bars in members.values():
         for position, later in enumerate(member_bars):
@@ -110,6 +114,24 @@ def scheme_accuracy(bars: Sequence[str], scheme: RhymeScheme | str, *, first: in
                 pairs += 1
                 hits += keys[later] is not None and keys[later] == keys[earlier] and ends[later] != ends[earlier]
     return SchemeScore(hits, pairs)
+
+
+@dataclasses.dataclass(frozen=True)
+class FunctionEndings:
+    bars: int
+    function_word: int  # of them, ending on an unstressed function word
+
+    @property
+    def share(self) -> float:
+        return self.function_word / self.bars if self.bars else 0.0
+
+    def __add__(self, other: FunctionEndings) -> FunctionEndings:
+        return FunctionEndings(self.bars + other.bars, self.function_word + other.function_word)
+
+
+def function_word_endings(bars: Sequence[str]) -> FunctionEndings:
+    """How many of ``bars`` end on an unstressed function word (``bar_ending``)."""
+    return FunctionEndings(len(bars), sum(bar_ending(bar).function_word for bar in bars))
 
 
 def syllable_stats(bars: Sequence[str], target: int | None = None, tolerance: int | None = None) -> SyllableStats:

@@ -1,7 +1,7 @@
 """Flow of a column of texts (`jaxrap eval`, the sampling sweep): scheme accuracy, syllables per
-bar and rhyme density (``flow_metrics``), overall and per artist, against the targets a
-generation asked for (``FlowTargets``: ``--rhyme-scheme``, ``--syllables``,
-``--syllable-tolerance``).
+bar, rhyme density and bars ending on a function word (``flow_metrics``), overall and per
+artist, against the targets a generation asked for (``FlowTargets``: ``--rhyme-scheme``,
+``--rhyme-vowels``, ``--syllables``, ``--syllable-tolerance``).
 
 Which bars each metric reads, for a text written after a prompt:
 
@@ -11,7 +11,7 @@ Which bars each metric reads, for a text written after a prompt:
   bars are not scored, pairs of a prompt bar and a text bar are. With `jaxrap eval`'s prompts (a
   song's first bar) and ``AABB``, the first pair scored is (the prompt's bar, the text's first
   bar), for the songs' own continuations and for samples alike.
-- syllables per bar and rhyme density: the text's bars only (the prompt was not written by the
+- syllables per bar, rhyme density and function-word endings: the text's bars only (the prompt was not written by the
   sampler); the density's first bar has no earlier bar and is not scored.
 
 Bars are ``flow_metrics.lyric_bars`` of the lines a newline ends: a text's last line counts only
@@ -29,15 +29,18 @@ from typing import TYPE_CHECKING, Any
 
 from jaxrap.errors import FieldError, JaxrapError
 from jaxrap.evaluate.flow_metrics import (
+    FunctionEndings,
     RhymeDensity,
     SchemeScore,
     SyllableStats,
+    function_word_endings,
     lyric_bars,
     rhyme_density,
     scheme_accuracy,
     syllable_stats,
 )
 from jaxrap.phonetics.scheme import parse_rhyme_scheme
+from jaxrap.phonetics.sounds import MAX_RHYME_VOWELS
 
 if TYPE_CHECKING:
     from jaxrap.evaluate.samples import EvalPrompt
@@ -51,6 +54,7 @@ class FlowTargets:
     rhyme_scheme: str | None = None  # letters per bar (AABB...; x a free bar); None: no scheme accuracy
     syllables: int | None = None  # target syllables per bar; None: the mean only
     syllable_tolerance: int = 2  # a bar of syllables ± this meets the target
+    rhyme_vowels: int = 1  # a pair meets the scheme when its bars end on the same last N vowels
 
     def __post_init__(self) -> None:
         if self.rhyme_scheme is not None:
@@ -63,15 +67,18 @@ class FlowTargets:
             object.__setattr__(self, "rhyme_scheme", pattern)
         if self.syllables is not None and (isinstance(self.syllables, bool) or not isinstance(self.syllables, int) or self.syllables < 1):
             raise FieldError("syllables", f"syllables must be an integer >= 1 (syllables per bar), got {self.syllables!r}")
+        vowels = self.rhyme_vowels
+        if isinstance(vowels, bool) or not isinstance(vowels, int) or not 1 <= vowels <= MAX_RHYME_VOWELS:
+            raise FieldError("rhyme_vowels", f"rhyme_vowels must be in [1, {MAX_RHYME_VOWELS}], got {vowels!r}")
         tolerance = self.syllable_tolerance
         if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0:
             raise FieldError("syllable_tolerance", f"syllable_tolerance must be an integer >= 0, got {tolerance!r}")
 
     @classmethod
     def from_params(cls, params: SamplingParams) -> FlowTargets:
-        """The targets ``params`` asks the sampler for (`--rhyme-scheme`, `--syllables`,
-        `--syllable-tolerance`), already validated by ``SamplingParams``."""
-        return cls(params.rhyme_scheme, params.syllables, params.syllable_tolerance)
+        """The targets ``params`` asks the sampler for (`--rhyme-scheme`, `--rhyme-vowels`,
+        `--syllables`, `--syllable-tolerance`), already validated by ``SamplingParams``."""
+        return cls(params.rhyme_scheme, params.syllables, params.syllable_tolerance, params.rhyme_vowels)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -84,9 +91,11 @@ class FlowScores:
     scheme: SchemeScore  # (0, 0) without a scheme
     syllables: SyllableStats  # ``within*`` 0 without a syllable target
     density: RhymeDensity
+    endings: FunctionEndings  # bars ending on an unstressed function word
 
     def __add__(self, other: FlowScores) -> FlowScores:
-        return FlowScores(self.scheme + other.scheme, self.syllables + other.syllables, self.density + other.density)
+        return FlowScores(self.scheme + other.scheme, self.syllables + other.syllables, self.density + other.density,
+                          self.endings + other.endings)
 
     def as_dict(self, targets: FlowTargets) -> dict[str, Any]:
         """Shares that need a target are None without one."""
@@ -101,10 +110,11 @@ class FlowScores:
             "syllables_within_tolerance": syllables.share_within_tolerance if target else None,
             "rhyme_density": self.density.density,
             "density_bars": self.density.bars,
+            "function_word_endings": self.endings.share,
         }
 
 
-NO_FLOW = FlowScores(SchemeScore(0, 0), SyllableStats(0, 0, 0, 0), RhymeDensity(0, 0))
+NO_FLOW = FlowScores(SchemeScore(0, 0), SyllableStats(0, 0, 0, 0), RhymeDensity(0, 0), FunctionEndings(0, 0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,8 +138,9 @@ def text_flow(prompt: str, text: str, targets: FlowTargets) -> FlowScores:
     prompt_bars, bars = lyric_bars(complete), lyric_bars((unfinished + text).rpartition("\n")[0])
     scheme = SchemeScore(0, 0)
     if targets.rhyme_scheme is not None:
-        scheme = scheme_accuracy([*prompt_bars, *bars], targets.rhyme_scheme, first=len(prompt_bars))
-    return FlowScores(scheme, syllable_stats(bars, targets.syllables, targets.syllable_tolerance), rhyme_density(bars))
+        scheme = scheme_accuracy([*prompt_bars, *bars], targets.rhyme_scheme, first=len(prompt_bars), vowels=targets.rhyme_vowels)
+    syllables = syllable_stats(bars, targets.syllables, targets.syllable_tolerance)
+    return FlowScores(scheme, syllables, rhyme_density(bars), function_word_endings(bars))
 
 
 def flow_stats(prompts: Sequence[EvalPrompt], texts: Sequence[Sequence[str]], targets: FlowTargets) -> FlowStats:

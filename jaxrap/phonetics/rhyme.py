@@ -17,6 +17,14 @@ last vowel is left out ("bien"/"main"), except the w of "oi". Which words are sa
 ``bar_vowels(line)`` gives every vowel said in the bar, in order (e/ɛ merged), for rhymes of
 several syllables (``jaxrap.evaluate.flow_metrics.rhyme_density``).
 
+**Rhymes of N vowels** (``--rhyme-vowels N``): ``rhyme_key(line, vowels=N)`` is the N - 1 vowels
+said before the last one, in the vowel sequences' alphabet, then the key, joined by ``-``: "ma
+vie" and "l'avis" both end on ``a-i``, across the word boundary or inside a word; "la chambre"
+on ``a-ɑ̃bʁ``. A bar that says fewer than N vowels up to its last word has no key of N vowels.
+N = 1 is the key above. ``bar_ending`` adds whether the last word is an unstressed function
+word (``jaxrap.phonetics.function_words``), which carries no rhyme: the sampler's check and the
+scheme accuracy refuse those bars' rhymes.
+
 Limits: homographs get the lexicon's most frequent reading ("est" the verb, "fils" fis, "sens"
 the verb sɑ̃); one final syllable decides a rhyme (no assonance: "arrache"/"lâche" rhyme,
 "arrache"/"là" do not); the spelling rules' figures against the lexicon are in
@@ -28,11 +36,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from typing import NamedTuple
 
+from jaxrap.phonetics.function_words import is_function_word
 from jaxrap.phonetics.spoken import SpokenWord, spoken_words
 
 # Letters only: apostrophes, hyphens, digits and punctuation end a word ("j'm'arrache" -> arrache).
 _WORD = re.compile(r"[^\W\d_]+")
+KEY_SEPARATOR = "-"  # between the vowels of a key of several ("a-i")
 
 
 def last_word_span(line: str) -> tuple[int, int] | None:
@@ -52,16 +63,56 @@ def last_word(line: str) -> str | None:
     return None if span is None else unicodedata.normalize("NFC", line[span[0] : span[1]]).lower()
 
 
-def rhyme_key(line: str) -> str | None:
-    """The sound the line ends on (last vowel sound + consonants after it), or None (no word
-    said, a [marker], or a last word that cannot rhyme such as "pff")."""
-    word = last_spoken_word(line)
-    return None if word is None else word.pronunciation.key
+def rhyme_key(line: str, vowels: int = 1) -> str | None:
+    """The sound the line ends on (last vowel sound + consonants after it; with ``vowels`` N > 1,
+    the N - 1 vowels said before it first: "a-i"), or None (no word said, a [marker], a last
+    word that cannot rhyme such as "pff", fewer than N vowels said)."""
+    return bar_ending(line, vowels).key
 
 
 def word_rhyme_key(word: str) -> str | None:
     """The rhyme key of one word (or of the last word of a short text): ``--rhyme-with``'s sound."""
     return rhyme_key(word)
+
+
+class BarEnding(NamedTuple):
+    key: str | None  # rhyme_key(line, vowels)
+    word: str | None  # the last word said, lowercase (None: no word, or a [marker])
+    function_word: bool  # that word is an unstressed function word: it carries no rhyme
+
+    @property
+    def rhyme(self) -> str | None:
+        """The key a rhyme is heard on: None when the bar ends on a function word."""
+        return None if self.function_word else self.key
+
+
+def bar_ending(line: str, vowels: int = 1) -> BarEnding:
+    """How ``line`` ends: its rhyme key on ``vowels`` vowels, its last word said, and whether
+    that word is a function word that carries no rhyme (a clitic joined by a hyphen to the word
+    before it is stressed: "dis-le", "vas-y")."""
+    words = () if _is_marker(line) else spoken_words(line)
+    last = next((i for i in range(len(words) - 1, -1, -1) if not words[i].elided), None)
+    if last is None:
+        return BarEnding(None, None, False)
+    word = words[last]
+    key = word.pronunciation.key
+    if key is not None and vowels > 1:
+        before = [v for said in words[:last] for v in said.pronunciation.vowels] + list(word.pronunciation.vowels[:-1])
+        key = None if len(before) < vowels - 1 else KEY_SEPARATOR.join([*before[len(before) - vowels + 1 :], key])
+    return BarEnding(key, word.text, is_function_word(word.text) and not _after_hyphen(line, word.text))
+
+
+def _after_hyphen(line: str, word: str) -> bool:
+    """Whether the line's last run of letters is ``word`` joined to the word before by a hyphen."""
+    span = last_word_span(line)
+    return span is not None and line[span[0] - 1 : span[0]] == "-" and last_word(line) == word
+
+
+def key_vowels(key: str) -> tuple[tuple[str, ...], str]:
+    """A key of N vowels split into its N - 1 leading vowels and its last vowel's key:
+    ``"a-ɑ̃bʁ"`` -> (("a",), "ɑ̃bʁ")."""
+    *leading, last = key.split(KEY_SEPARATOR)
+    return tuple(leading), last
 
 
 def last_spoken_word(line: str) -> SpokenWord | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 from jaxrap.errors import JaxrapError
-from jaxrap.phonetics.rhyme import rhyme_key
+from jaxrap.phonetics.rhyme import bar_vowels, rhyme_key
 from jaxrap.phonetics.spelling import has_vowel_letter
 from jaxrap.phonetics.spoken import spoken_words
 
@@ -56,13 +56,21 @@ def parse_rhyme_scheme(text: str) -> RhymeScheme:
     return RhymeScheme(pattern)
 
 
-def rhyme_target_key(word: str) -> str:
-    """The rhyme key ``--rhyme-with WORD`` asks for (the sound its last word ends on); a one-line
-    JaxrapError for a word without a vowel ("psst", "", "!!") or one whose end cannot rhyme."""
+def rhyme_target_key(word: str, vowels: int = 1) -> str:
+    """The rhyme key ``--rhyme-with WORD`` (and ``jaxrap rhymes WORD``) asks for: the sound its
+    last word ends on, on ``vowels`` vowels (``rhyme_key``). A one-line JaxrapError for a word
+    without a vowel ("psst", "", "!!"), one whose end cannot rhyme, or a text that says fewer
+    than ``vowels`` vowels ("nuit" on 2: "la nuit" has them)."""
     said = [spoken for spoken in spoken_words(word) if not spoken.elided]
     if not said or not has_vowel_letter(said[-1].text):
         raise JaxrapError(f"rhyme word {word!r} has no vowel: give a word that ends on a sound, e.g. 'nuit'")
-    key = rhyme_key(word)
-    if key is None:
+    if rhyme_key(word) is None:
         raise JaxrapError(f"rhyme word {word!r} ends on no sound a bar can rhyme on; give another word")
+    key = rhyme_key(word, vowels)
+    if key is None:
+        count = len(bar_vowels(word))
+        raise JaxrapError(
+            f"rhyme word {word!r} says {count} vowel{'' if count == 1 else 's'}, fewer than the {vowels} a rhyme of"
+            f" {vowels} vowels ends on; give the words said before it too (\"la nuit\" says 2)"
+        )
     return key

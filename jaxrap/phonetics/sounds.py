@@ -34,6 +34,11 @@ LETTER_NAMES = {
     "s": "Es", "t": "te", "u": "y", "v": "ve", "w": "dubl°ve", "x": "iks", "y": "igREk", "z": "zEd",
 }
 KEY_VOWELS = frozenset(("a", "i", "y", "u", "o", "e", "ɛ", "ə", "ø", "ɛ̃", "ɑ̃", "ɔ̃"))
+# The vowels of vowel sequences (e/ɛ merged, the w of oi a glide), numbered: the vowel ids the
+# on-device steering carries (``jaxrap.phonetics.token_tables``).
+SEQUENCE_VOWELS = ("a", "e", "i", "o", "u", "y", "ə", "ø", "ɛ̃", "ɑ̃", "ɔ̃")
+# Rhymes of up to this many vowels (``--rhyme-vowels``): the per-row vowel window on device.
+MAX_RHYME_VOWELS = 4
 
 
 def phon_rhyme_key(phon: str) -> str | None:

@@ -11,6 +11,10 @@ agree on what is said:
 - **Elision**: a piece before an apostrophe lost its vowel (``j'``, ``l'``, ``qu'``, ``t'es``,
   ``p'tit``, ``y'a``): it is said with the next word and has no syllable of its own, except
   what is left of a longer word (``jusqu'`` and ``lorsqu'`` keep one).
+- **Apocope**: a word that ends on an apostrophe with nothing after it, has a vowel and more
+  than one letter and does not end in ``qu`` is cut short, not elided (``la tess'``, ``le
+  périph'``, ``mon appart'``, ``le dé'``): it is said, with its own syllables, and a bar can end
+  on it.
 - **Numbers** are spelled out in French with num2words (``2000`` -> deux mille, ``93`` ->
   quatre-vingt-treize, ``1995`` -> mille neuf cent quatre-vingt-quinze, ``3,5`` -> trois virgule
   cinq, ``1er``/``2e``/``3ème`` -> premier/deuxième/troisième, ``24h`` -> vingt-quatre heures,
@@ -82,7 +86,7 @@ def _letter_words(token: str) -> list[SpokenWord]:
     if lower in ABBREVIATIONS:
         return _phrase(ABBREVIATIONS[lower])
     if lower.rstrip("'") in load_lexicon():  # "aujourd'hui", "peut-être", "jusqu'"
-        return [_word(lower.rstrip("'"), elided=lower.endswith("'"))]
+        return [_word(lower.rstrip("'"), elided=lower.endswith("'") and not _cut_short(lower.rstrip("'")))]
     words: list[SpokenWord] = []
     parts = token.split("-")
     for part in parts:
@@ -91,7 +95,7 @@ def _letter_words(token: str) -> list[SpokenWord]:
             if not piece:
                 continue
             word = piece.lower()
-            if position < len(pieces) - 1:
+            if position < len(pieces) - 1 and not (position == len(pieces) - 2 and not pieces[-1] and _cut_short(word)):
                 words.append(SpokenWord(word, _elided(word), True))  # "j'", "qu'", "p'tit"
             elif len(parts) > 1 and not has_vowel_letter(word):
                 words.append(SpokenWord(word, _elided(word), False))  # the t of "va-t-il"
@@ -100,6 +104,12 @@ def _letter_words(token: str) -> list[SpokenWord]:
             else:
                 words.append(SpokenWord(word, pronounce(word), False))
     return words
+
+
+def _cut_short(word: str) -> bool:
+    """Whether ``word`` before a final apostrophe is cut short (``tess``, ``périph``), not elided
+    (``j``, ``qu``, ``jusqu``: no vowel, one letter, or ``qu`` before the lost vowel)."""
+    return len(word) > 1 and has_vowel_letter(word) and not word.endswith("qu")
 
 
 def _is_acronym(piece: str) -> bool:

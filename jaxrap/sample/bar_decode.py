@@ -54,7 +54,9 @@ from flax import nnx, struct
 from jaxrap.model import lm
 from jaxrap.model.kv_cache import KVCache
 from jaxrap.model.registry import LMConfig
-from jaxrap.phonetics.token_tables import TokenTables, token_tables
+from jaxrap.phonetics.rhyme import key_vowels
+from jaxrap.phonetics.sounds import MAX_RHYME_VOWELS
+from jaxrap.phonetics.token_tables import NO_VOWEL, VOWEL_ID, TokenTables, token_tables
 from jaxrap.sample.bar_check import Bar, BarCheck, BarTarget, SongTargets, check_bar, closest
 from jaxrap.sample.decode import DecodeModel, lm_logits, prefill, prompt_rows
 from jaxrap.sample.guidance import guide, model_rows
@@ -236,12 +238,22 @@ def _programs(graphdef: nnx.GraphDef, config: LMConfig) -> tuple[Callable, Calla
 
 
 def opening_sounds(tables: TokenTables) -> frozenset[str]:
-    """The rhyme keys at least OPENING_SOUND_SHARE of the whole-word tokens with a class end on."""
-    classes = tables.rhyme_class[tables.starts_word & (tables.rhyme_class >= 0)]
+    """The rhyme keys at least OPENING_SOUND_SHARE of the whole-word tokens with a class end on
+    (function words aside: they carry no rhyme)."""
+    classes = tables.rhyme_class[tables.starts_word & (tables.rhyme_class >= 0) & ~tables.function_word]
     counts = np.bincount(classes, minlength=len(tables.rhyme_keys))
     return frozenset(
         key for key, count in zip(tables.rhyme_keys, counts) if count >= OPENING_SOUND_SHARE * len(classes)
     )
+
+
+def rhyme_vowel_ids(key: str | None) -> np.ndarray:
+    """(K,) ``BarTargets.rhyme_vowels`` of a target key: the ids of its vowels before the last,
+    the one before the last at K - 2; NO_VOWEL elsewhere (and for no key)."""
+    out = np.full(MAX_RHYME_VOWELS, NO_VOWEL, np.int32)
+    leading = () if key is None else key_vowels(key)[0]
+    out[MAX_RHYME_VOWELS - 1 - len(leading) : MAX_RHYME_VOWELS - 1] = [VOWEL_ID[vowel] for vowel in leading]
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,9 +318,15 @@ class BarDecoder:
         params: SamplingParams,
         *,
         unconditioned_ids: Sequence[int] | None = None,
+        prompt_text: str | None = None,
+        later_bars: Sequence[str] = (),
     ):
         """``unconditioned_ids``: the prompt after unknown's token (as long as ``prompt_ids``), to
-        guide against with ``params.artist_guidance``; None decodes unguided."""
+        guide against with ``params.artist_guidance``; None decodes unguided. ``prompt_text``:
+        the text the bars are numbered and targeted from (default: ``prompt_ids`` decoded; the
+        writing room gives its whole verse above the bar, of which a long one's ids keep the end
+        only); ``later_bars``: the verse's bars below the first generated one
+        (``SongTargets``)."""
         self.model, self.tokenizer, self.params = model, tokenizer, params
         self.layout = RowLayout(params.num_samples, params.candidates)
         self.eos = tokenizer.eos_token_id
@@ -319,7 +337,7 @@ class BarDecoder:
         self.ends_bar = text_tables.has_newline
         newlines = [i for i, token in enumerate(prompt_ids) if token < len(self.ends_bar) and self.ends_bar[token]]
         self.unfinished = list(prompt_ids[newlines[-1] + 1 :] if newlines else prompt_ids)  # the prompt's last line
-        prompt_text = self._decode_text(list(prompt_ids))
+        prompt_text = self._decode_text(list(prompt_ids)) if prompt_text is None else prompt_text
         openers = opening_sounds(text_tables)
         self.songs = [
             SongTargets(
@@ -329,6 +347,8 @@ class BarDecoder:
                 syllables=params.syllables,
                 tolerance=params.syllable_tolerance,
                 opening_sounds=openers,
+                later_bars=later_bars,
+                rhyme_vowels=params.rhyme_vowels,
             )
             for _ in range(params.num_samples)
         ]
@@ -381,19 +401,7 @@ class BarDecoder:
             if not self._run(dataclasses.replace(plan, forced=self._forced(kept), attempt=jnp.int32(attempt)), cancel):
                 return None
             in_cache = {s: self.layout.row(s, 0) for s in kept}  # replayed on every row of the group
-            tokens, length = np.array(self.state.history.tokens), np.array(self.state.history.length)
-            for s in live:
-                if s in kept:
-                    continue
-                drawn = [
-                    _Candidate(
-                        attempt,
-                        row,
-                        ids := tokens[row, start_length[row] : length[row]].tolist(),
-                        self._check(unfinished, ids, targets[s]),
-                    )
-                    for row in self.layout.rows_of(s)
-                ]
+            for s, drawn in self._drawn(attempt, start_length, unfinished, targets, [s for s in live if s not in kept]).items():
                 seen[s] += drawn
                 passing = [c for c in drawn if c.check.met]
                 if passing:
@@ -414,6 +422,59 @@ class BarDecoder:
                 return None
             in_cache = {s: self.layout.row(s, 0) for s in kept}
         return self._keep(kept, in_cache, seen, targets, index)
+
+    def suggestions(self, cancel: threading.Event | None = None) -> list[Bar] | None:
+        """Every candidate of the next bar of a one-sample decoder, as the writing room shows them
+        (``Generator.suggest_bars``); None when ``cancel`` was set meanwhile.
+
+        One attempt decodes ``params.candidates`` rows; while none of the candidates drawn so far
+        meets the targets, the bar is drawn again, at most ``params.redraws`` times. Returned:
+        the met candidates in draw order, then the misses nearest their target first
+        (``BarCheck.closeness``), each text once, at most ``params.candidates`` of them. The
+        decoder keeps no bar: call it on a fresh decoder."""
+        assert self.layout.samples == 1, "suggestions are drawn for one sample"
+        index = self.songs[0].first_generated + self.bar
+        target = self.songs[0].target(index)
+        plan = BarPlan(
+            targets=self._device_targets([target]), forced=self._forced({}), bar=jnp.int32(self.bar), attempt=jnp.int32(0)
+        )
+        snapshot = BarSnapshot.take(self.state) if self.params.redraws else None
+        start_length = np.array(self.state.history.length)  # (B,)
+        unfinished = self.unfinished if self.bar == 0 else []
+        seen: list[_Candidate] = []
+        for attempt in range(self.params.redraws + 1):
+            if attempt:
+                self.state = snapshot.restore(self.state)  # type: ignore[union-attr]  # redraws > 0
+            if not self._run(dataclasses.replace(plan, attempt=jnp.int32(attempt)), cancel):
+                return None
+            seen += self._drawn(attempt, start_length, unfinished, [target], [0])[0]
+            if any(candidate.check.met for candidate in seen):
+                break
+        ranked = [c for c in seen if c.check.met] + sorted((c for c in seen if not c.check.met), key=lambda c: c.check.closeness())
+        distinct: dict[str, _Candidate] = {}
+        for candidate in ranked:
+            distinct.setdefault(candidate.check.line, candidate)
+        kept = list(distinct.values())[: self.params.candidates]
+        return [self._record(c.check, target, index, len(seen), attempt) for c in kept]
+
+    def _drawn(
+        self, attempt: int, start_length: np.ndarray, unfinished: list[int], targets: Sequence[BarTarget], samples: Sequence[int]
+    ) -> dict[int, list[_Candidate]]:
+        """Each of ``samples``' candidates after an attempt: its rows' tokens since
+        ``start_length`` (B,), checked against its target (``targets[sample]``)."""
+        tokens, length = np.array(self.state.history.tokens), np.array(self.state.history.length)
+        return {
+            s: [
+                _Candidate(
+                    attempt,
+                    row,
+                    ids := tokens[row, start_length[row] : length[row]].tolist(),
+                    self._check(unfinished, ids, targets[s]),
+                )
+                for row in self.layout.rows_of(s)
+            ]
+            for s in samples
+        }
 
     def _keep(
         self,
@@ -441,25 +502,29 @@ class BarDecoder:
             record = (
                 None
                 if chosen.ids == [self.eos]
-                else Bar(
-                    index=index,
-                    text=check.line,
-                    syllables=check.syllables,
-                    rhyme_key=check.rhyme_key,
-                    word=check.word,
-                    letter=target.letter,
-                    target_key=target.rhyme_key,
-                    syllable_range=None if target.high is None else (target.low, target.high),
-                    met=check.met,
-                    reason="; ".join(check.failures) or None,
-                    candidates=len(seen[s]),
-                    redraws=max(c.attempt for c in seen[s]),
-                )
+                else self._record(check, target, index, len(seen[s]), max(c.attempt for c in seen[s]))
             )
             if ended_song or self.generated[s] >= self.params.max_new_tokens or self.index >= S:
                 self.finished[s] = True
             out.append(KeptBar(s, chosen.ids, record, out_of_room=self.index >= S and not ended_song))
         return out
+
+    @staticmethod
+    def _record(check: BarCheck, target: BarTarget, index: int, candidates: int, redraws: int) -> Bar:
+        return Bar(
+            index=index,
+            text=check.line,
+            syllables=check.syllables,
+            rhyme_key=check.rhyme_key,
+            word=check.word,
+            letter=target.letter,
+            target_key=target.rhyme_key,
+            syllable_range=None if target.high is None else (target.low, target.high),
+            met=check.met,
+            reason="; ".join(check.failures) or None,
+            candidates=candidates,
+            redraws=redraws,
+        )
 
     def _run(self, plan: BarPlan, cancel: threading.Event | None) -> bool:
         """Decode ``plan`` until every row has ended its bar (False: cancelled on the way). The
@@ -480,11 +545,13 @@ class BarDecoder:
             done = next_done
 
     def _device_targets(self, targets: Sequence[BarTarget]) -> BarTargets:
-        classes = [NO_CLASS if t.rhyme_key is None else self.class_of.get(t.rhyme_key, NO_CLASS) for t in targets]
+        classes = [NO_CLASS if t.rhyme_key is None else self.class_of.get(key_vowels(t.rhyme_key)[1], NO_CLASS) for t in targets]
+        vowels = np.array([rhyme_vowel_ids(t.rhyme_key) for t in targets], np.int32)  # (samples, K)
         avoid = [self._avoid_token(t.used_words) for t in targets]
         first = targets[0]
         return BarTargets(
             rhyme_class=jnp.asarray(self.layout.per_row(np.array(classes, np.int32))),
+            rhyme_vowels=jnp.asarray(self.layout.per_row(vowels)),
             avoid_token=jnp.asarray(self.layout.per_row(np.array(avoid, np.int32))),
             low=jnp.int32(first.low),
             high=jnp.int32(ANY_LENGTH if first.high is None else first.high),

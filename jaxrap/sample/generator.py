@@ -22,13 +22,14 @@ from __future__ import annotations
 import dataclasses
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jaxrap.data.artists import UNKNOWN_ARTIST, artist_token
 from jaxrap.errors import FieldError, JaxrapError
 from jaxrap.load import LoadedModel, load_model
+from jaxrap.phonetics.rhyme import lyric_bars
 from jaxrap.sample.bar_check import Bar
 from jaxrap.sample.context import fit_prompt
 from jaxrap.sample.decode import DecodeModel, token_chunks
@@ -252,6 +253,58 @@ class Generator:
                 " shorten the prompt or raise max_new_tokens"
             )
 
+    def suggest_bars(
+        self,
+        bars: Sequence[str],
+        params: SamplingParams,
+        k: int,
+        *,
+        index: int | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[Bar]:
+        """The writing room's candidates for one bar of a verse: what the bar decoder draws.
+
+        ``bars`` is the verse so far, a bar per item (no newlines). ``index`` None (or
+        ``len(bars)``) asks for the bar after the last; an index below ``len(bars)`` regenerates
+        that bar in place: its candidates continue ``bars[:index]`` and rhyme with its group of
+        ``params.rhyme_scheme``, members below it included (``bars[index + 1:]``; the bar's own
+        text is not read). Bars are numbered from the verse's first, whatever part of it the
+        context holds: a verse too long for the model's context is cut from its start, silently.
+
+        ``k`` (1..64) candidates are decoded at once (``params.candidates`` is replaced by it),
+        drawn again up to ``params.redraws`` times while none meets the targets; returned are at
+        most ``k`` of them, each text once, the met ones first (``BarDecoder.suggestions``),
+        each a ``Bar`` (text, syllables, rhyme key, word, letter, target key, syllable range,
+        met, reason...). The artist, guidance and bar controls of ``params`` apply; the same
+        seed gives the same candidates. A FieldError for a ``k`` out of range (field
+        ``candidates``), a JaxrapError for a bar that is blank, a [marker] or holds a newline,
+        or an index outside ``0..len(bars)``. None is never returned: ``cancel`` set meanwhile
+        gives []."""
+        from jaxrap.sample.bar_decode import BAR_WINDOW, BarDecoder
+
+        verse = verse_bars(bars)
+        index = len(verse) if index is None else index
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= len(verse):
+            raise JaxrapError(f"bar index {index!r} is outside the verse's bars 0..{len(verse)} (len(bars): the next bar)")
+        for number, bar in enumerate(verse, start=1):
+            if number - 1 != index and not lyric_bars(bar):
+                raise JaxrapError(f"bar {number} of the verse is blank or a [section] marker: give the verse's bars only")
+        params = params.replace(num_samples=1, candidates=k, max_bars=0, stop=()).with_seed()
+        above = "".join(bar + "\n" for bar in verse[:index])
+        unconditioned_prefix = self.guidance_prefix(params)
+        prefix = self.prompt_prefix(params.artist)
+        prompt_ids, budget = self.fitted_prompt(
+            prefix + self.encode_text(above), min(params.new_tokens_cap, BAR_WINDOW), keep=len(prefix)
+        )
+        params = params.replace(max_new_tokens=budget, min_new_tokens=min(params.min_new_tokens, budget))
+        self._check_room_for_a_bar(prompt_ids, params)
+        unconditioned_ids = None if unconditioned_prefix is None else unconditioned_prefix + prompt_ids[len(prefix):]
+        decoder = BarDecoder(
+            self.model, self.tokenizer, prompt_ids, params, unconditioned_ids=unconditioned_ids,
+            prompt_text=above, later_bars=verse[index + 1 :],
+        )
+        return decoder.suggestions(cancel) or []
+
     def generate(self, prompt: str, params: SamplingParams | None = None) -> list[str]:
         """The generated text of each sample (without the prompt)."""
         params = (params or SamplingParams()).with_seed()
@@ -299,3 +352,14 @@ class Generator:
             bos = self.tokenizer.bos_token_id
             prompt_ids = [bos if bos is not None else self.tokenizer.eos_token_id]
         return fit_prompt(prompt_ids, max_new_tokens, self.model.context, keep=keep)
+
+
+def verse_bars(bars: Sequence[str]) -> list[str]:
+    """``suggest_bars``' verse as a list of strings, or a JaxrapError: a sequence of texts, none
+    holding a newline."""
+    if isinstance(bars, str) or not all(isinstance(bar, str) for bar in bars):
+        raise JaxrapError("the verse must be a list of bars (strings), one bar per item")
+    for number, bar in enumerate(bars, start=1):
+        if "\n" in bar or "\r" in bar:
+            raise JaxrapError(f"bar {number} of the verse holds a line break: give one bar per item")
+    return list(bars)

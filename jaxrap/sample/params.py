@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from jaxrap.errors import FieldError, JaxrapError
+from jaxrap.phonetics.sounds import MAX_RHYME_VOWELS  # constants only: no lexicon, no jax
 
 DEFAULT_MAX_NEW_TOKENS = 256  # max_new_tokens None: as many as fit the context after the prompt, at most this
 MAX_SEED = 2**32  # seeds are uint32: they become a traced PRNG key inside the jitted prefill
@@ -60,6 +61,9 @@ class SamplingParams:
     # bar (``jaxrap.sample.bar_decode``); with none, the others are unused and decoding is plain.
     rhyme_scheme: str | None = None  # letters per bar, repeated (AABB, ABAB, ABBA, AAAA; x a free bar)
     rhyme_with: str | None = None  # the first rhyme group the generated bars write in ends on this word's sound
+    # A rhyme group's bars end on the same last N vowel sounds (and the consonants after the last),
+    # across word boundaries: with 2, "ma vie" rhymes with "l'avis", not with "la nuit" (docs/rhymes.md).
+    rhyme_vowels: int = 1
     syllables: int | None = None  # target syllables per bar
     syllable_tolerance: int = 2  # a bar of syllables - T .. syllables + T meets the target
     candidates: int = 4  # candidate bars decoded together for each bar; one meeting the targets is kept
@@ -116,6 +120,7 @@ class SamplingParams:
             _check_int(self, "syllables", minimum=1, maximum=MAX_SYLLABLES)
         _check_int(self, "syllable_tolerance", minimum=0, maximum=MAX_SYLLABLES)
         _check_int(self, "candidates", minimum=1, maximum=MAX_SAMPLES)
+        _check_int(self, "rhyme_vowels", minimum=1, maximum=MAX_RHYME_VOWELS)
         _check_int(self, "redraws", minimum=0, maximum=MAX_REDRAWS)
         _check_float(self, "steering", lambda v: 0 <= v <= MAX_STEERING,
                      f"must be in [0, {MAX_STEERING:g}] (0 turns the on-device steering off)")
@@ -129,7 +134,7 @@ class SamplingParams:
                 object.__setattr__(self, "rhyme_scheme", parse_rhyme_scheme(self.rhyme_scheme).pattern)
         if self.rhyme_with is not None:
             with _about("rhyme_with"):
-                rhyme_target_key(self.rhyme_with)
+                rhyme_target_key(self.rhyme_with, self.rhyme_vowels)
             if self.rhyme_scheme is None or set(self.rhyme_scheme) == {"x"}:
                 raise FieldError(
                     "rhyme_with",

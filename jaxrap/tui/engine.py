@@ -7,7 +7,7 @@ Everything here runs in worker threads. jax and the sampler are imported inside
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from jaxrap.load import LoadedModel
@@ -16,6 +16,7 @@ from jaxrap.sample.params import SamplingParams
 if TYPE_CHECKING:
     from jax import Device
 
+    from jaxrap.sample.bar_check import Bar
     from jaxrap.sample.generator import Generator, TextDelta
 
 
@@ -26,6 +27,13 @@ class Engine(Protocol):
     def stream(self, prompt: str, params: SamplingParams, cancel: threading.Event) -> Iterator[TextDelta]:
         """Deltas of one sample as they are decoded, each with text or a bar's record (``TextDelta.bar``,
         with bar controls); ends early once ``cancel`` is set."""
+        ...
+
+    def suggest_bars(
+        self, bars: Sequence[str], params: SamplingParams, k: int, *, index: int | None = None, cancel: threading.Event | None = None
+    ) -> list[Bar]:
+        """``k`` candidates for the bar after ``bars`` (``index`` None) or for ``bars[index]``
+        drawn again, met ones first (``Generator.suggest_bars``); [] once ``cancel`` is set."""
         ...
 
 
@@ -59,7 +67,7 @@ def describe_device(device: Device) -> str:
 
 
 class SamplerEngine:
-    """A jaxrap.sample Generator, one sample at a time."""
+    """A jaxrap.sample Generator, one sample (or one bar's candidates) at a time."""
 
     def __init__(self, generator: Generator, device: str):
         self.generator = generator
@@ -70,3 +78,8 @@ class SamplerEngine:
         for delta in self.generator.stream(prompt, params.replace(num_samples=1), cancel):
             if delta.text or delta.bar is not None:
                 yield delta
+
+    def suggest_bars(
+        self, bars: Sequence[str], params: SamplingParams, k: int, *, index: int | None = None, cancel: threading.Event | None = None
+    ) -> list[Bar]:
+        return self.generator.suggest_bars(bars, params, k, index=index, cancel=cancel)

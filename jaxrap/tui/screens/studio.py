@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -33,13 +33,13 @@ from jaxrap.load import LoadedModel
 from jaxrap.sample.params import SamplingParams, params_from_record, params_to_record
 from jaxrap.tui.engine import Engine, LoadEngine
 from jaxrap.tui.history import History, HistoryEntry
-from jaxrap.tui.screens.no_model import NoModelScreen
 from jaxrap.tui.widgets.history_view import EntryCard, HistoryView
 from jaxrap.tui.widgets.params_panel import ParamsPanel
 from jaxrap.tui.widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
     from jaxrap.sample.generator import TextDelta
+    from jaxrap.tui.app import StudioApp
 
 BAR_SEPARATOR = " / "  # typed in the one-line prompt box between bars; becomes a newline
 EMPTY_HINT = "No generations yet. Type a few words (bars separated by ' / ') and press Enter."
@@ -75,6 +75,7 @@ class StudioScreen(Screen):
         Binding("escape", "stop", "Stop", tooltip="Stop the generation now; the text so far is kept."),
         Binding("ctrl+r", "regenerate", "Regenerate", tooltip="Run the highlighted entry again with a new seed."),
         Binding("ctrl+s", "export", "Export", tooltip="Write the whole history to a Markdown file."),
+        Binding("f2", "app.toggle_writing_room", "Writing room", tooltip="Write a verse bar by bar with the model's candidates."),
     ]
 
     # Messages from the workers to the screen (posted from their threads).
@@ -126,6 +127,11 @@ class StudioScreen(Screen):
         yield PromptInput(placeholder="Type the first bars ( / between bars), Enter to generate", id="prompt")
         yield StatusLine(id="status")
         yield Footer()
+
+    @property
+    def engine_ready(self) -> threading.Event:
+        """Set once ``engine`` is loaded (the writing room waits on it too)."""
+        return self._engine_ready
 
     def on_mount(self) -> None:
         status = self.query_one(StatusLine)
@@ -199,7 +205,7 @@ class StudioScreen(Screen):
             self._live.update_entry(step=message.model.step)
 
     def on_studio_screen_model_failed(self, message: ModelFailed) -> None:
-        self.app.switch_screen(NoModelScreen(message.reason))
+        cast("StudioApp", self.app).show_model_problem(message.reason)
 
     # --- generating ---------------------------------------------------------------------
 

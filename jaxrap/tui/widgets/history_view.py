@@ -50,6 +50,7 @@ _HEADER_PARAMS = (
     ("max_bars", "bars", 0),
     ("rhyme_scheme", "scheme", None),
     ("rhyme_with", "rhymes with", None),
+    ("rhyme_vowels", "vowels", 1),
     ("artist_guidance", "guidance", 1.0),
 )
 

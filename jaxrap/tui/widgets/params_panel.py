@@ -72,6 +72,10 @@ FIELDS = (
         "rhyme_with", "rhyme word", str, "The first rhyme group ends on this word's sound (needs a scheme). Blank: none.",
         blank_is_none=True, placeholder="none",
     ),
+    ParamField(
+        "rhyme_vowels", "rhyme vowels", int,
+        "Vowels a rhyme is made of (1-4): a group's bars end on the same last N vowel sounds, 'ma vie' / 'l'avis' at 2.",
+    ),
     ParamField("syllables", "syllables", int, "Syllables per bar (spoken). Blank: any length.", blank_is_none=True, placeholder="off"),
     ParamField("syllable_tolerance", "± syllables", int, "A bar of syllables ± this many meets the target."),
     ParamField("candidates", "candidates", int, "Candidate bars drawn together for each bar; one meeting the targets is kept."),
