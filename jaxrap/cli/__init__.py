@@ -36,6 +36,7 @@ DOCS_PAGES = {
     "tokenizer": "docs/corpus.md",
     "init": "docs/models.md",
     "train": "docs/training.md",
+    "plan": "docs/lora.md",
     "export": "docs/training.md",
     "eval": "docs/evaluation.md",
     "generate": "docs/generation.md",

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         " analysis of the real train step. Names the largest term and what to change (mesh.fsdp,"
         " model.lora, model.base_dtype, train.remat, a smaller batch with accumulation). No weight or"
         " data is read; a model.init on the hub needs its config.json only. Exit status 1 when the"
-        " configured method does not fit --device-memory. Docs: docs/lora.md.",
+        " configured method does not fit --device-memory.",
     )
     parser.add_argument("--config", required=True, type=Path, help="run config YAML (e.g. configs/tiny_cpu.yaml)")
     parser.add_argument(
