@@ -50,7 +50,7 @@ DOCS_PAGES = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxrap",
-        description="Fine-tune GPT-2 on French rap lyrics in JAX, and generate lyrics.",
+        description="Fine-tune GPT-2 and Llama-family models (full or LoRA) on French rap lyrics in JAX, and generate lyrics.",
         epilog="Docs: README.md, then docs/ (a page per topic); each command's --help names its page.",
     )
     parser.add_argument("--version", action="version", version=f"jaxrap {__version__}")

@@ -10,7 +10,7 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "tokenizer",
-        help="train a byte-level BPE tokenizer on a prepared corpus",
+        help="train a byte-level (or SentencePiece-style) BPE tokenizer on a prepared corpus",
         description="Train a byte-level BPE (GPT-2 style) on the train split of a prepared corpus"
         " and save it where transformers' AutoTokenizer and `--tokenizer DIR` load it. Special"
         " tokens: <|endoftext|> (end of song, id 0) and <|pad|> (id 1). With --style sentencepiece, a"

@@ -13,7 +13,7 @@ DEFAULT_RUNS_DIR = Path("runs")
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train or fine-tune a GPT-2 on the corpus (resumes a run directory that has checkpoints)",
+        help="train or fine-tune a model (GPT-2 or Llama-style, full or LoRA) on the corpus (resumes a run directory that has checkpoints)",
         description="Train the model of --config on the prepared corpus at data.path, preparing it first"
         " when it holds none (from --source, data.source, $JAXRAP_LYRICS_CSV, else the public corpus URL)"
         " and training a BPE tokenizer when the model has none. Logs to the console, RUN/metrics.jsonl"

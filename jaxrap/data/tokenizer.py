@@ -140,12 +140,7 @@ def train_tokenizer(
         )
     if min_frequency < 1:
         raise JaxrapError(f"min frequency {min_frequency} must be at least 1")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise JaxrapError(f"{out}: is a file; --out must be a directory")
-    texts = list(load_corpus(corpus_dir)["train"]["text"])
-    if not texts:
-        raise JaxrapError(f"{corpus_dir}: the train split has no songs; prepare the corpus again")
+    out, texts = _output_dir_and_train_texts(out_dir, corpus_dir)
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)  # GPT-2's split rules
@@ -196,12 +191,7 @@ def train_sentencepiece_tokenizer(corpus_dir: str | Path, vocab_size: int, out_d
     smallest = len(SENTENCEPIECE_SPECIAL_TOKENS) + BYTE_ALPHABET_SIZE + SENTENCEPIECE_ALPHABET
     if not isinstance(vocab_size, int) or vocab_size < smallest:
         raise JaxrapError(f"vocab size {vocab_size} is too small for a SentencePiece-style BPE: it needs at least {smallest}")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise JaxrapError(f"{out}: is a file; --out must be a directory")
-    texts = list(load_corpus(corpus_dir)["train"]["text"])
-    if not texts:
-        raise JaxrapError(f"{corpus_dir}: the train split has no songs; prepare the corpus again")
+    out, texts = _output_dir_and_train_texts(out_dir, corpus_dir)
     trainer_model = Tokenizer(models.BPE())
     trainer_model.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True)
     trainer = trainers.BpeTrainer(
@@ -233,3 +223,14 @@ def describe_tokenizer(tokenizer: PreTrainedTokenizerFast) -> str:
         f"vocab size {len(tokenizer):,}; end-of-song {tokenizer.eos_token} = {tokenizer.eos_token_id};"
         f" pad {tokenizer.pad_token} = {tokenizer.pad_token_id}"
     )
+
+
+def _output_dir_and_train_texts(out_dir: str | Path, corpus_dir: str | Path) -> tuple[Path, list[str]]:
+    """The checked output directory and the train split's songs a tokenizer is trained on."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise JaxrapError(f"{out}: is a file; --out must be a directory")
+    texts = list(load_corpus(corpus_dir)["train"]["text"])
+    if not texts:
+        raise JaxrapError(f"{corpus_dir}: the train split has no songs; prepare the corpus again")
+    return out, texts
