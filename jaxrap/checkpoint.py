@@ -154,7 +154,7 @@ class Checkpoints:
                 restored = step, restore(step)
                 break
             except Exception as error:  # noqa: BLE001 - Orbax/TensorStore raise many types for damaged files
-                reason = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+                reason = _first_sentence(f"{type(error).__name__}: {error}")
                 failures.append(step)
                 warn(f"warning: checkpoint {step} in {self.directory} is unreadable ({reason}); trying the one before")
         if not self.read_only and jax.process_count() > 1:
@@ -310,3 +310,9 @@ def _is_closed_orbax_read(unraisable: Any) -> bool:
 def abstract_like(tree: Any, shardings: Any) -> Any:
     """ShapeDtypeStructs of ``tree`` carrying ``shardings``: a restore target."""
     return jax.tree.map(lambda leaf, sharding: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding), tree, shardings)
+
+
+def _first_sentence(message: str) -> str:
+    """A restore error in one readable line: TensorStore appends its spec's repr (a bound
+    method's name and a JSON dump) after "See full TensorStore details"."""
+    return message.splitlines()[0].split(" See full TensorStore details")[0][:300]

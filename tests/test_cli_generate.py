@@ -261,3 +261,4 @@ def test_a_truncated_data_file_falls_back_with_jaxrap_lines_only(tiny_corpus_dir
         lines = stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith("warning: checkpoint 4 in"), f"attempt {attempt + 1}:\n{stderr[:3000]}"
         assert "trying the one before" in lines[0]
+        assert "TensorStore details" not in lines[0] and "pybind11" not in lines[0], lines[0]  # one readable reason
