@@ -129,3 +129,25 @@ def test_train_refuses_a_config_that_cannot_fit_before_any_data_work(tmp_path):
     assert not (tmp_path / "corpus").exists() and not (tmp_path / "run").exists()
     bad = _jaxrap("train", "--config", str(CONFIGS / "tiny_cpu.yaml"), "--set", "train.device_memory=16 gigs")
     assert bad.returncode == 2 and "train.device_memory: expected a size such as 16GiB" in bad.stderr
+
+
+class _Device:
+    """A device of a multi-host mesh: another process's raises on memory_stats, as PjRt does."""
+
+    device_kind = "TPU v5 lite"
+
+    def __init__(self, process_index: int):
+        self.process_index = process_index
+
+    def memory_stats(self) -> dict[str, int]:
+        if self.process_index != jax.process_index():
+            raise RuntimeError("MemoryStats is only supported for addressable PjRt devices.")
+        return {"bytes_limit": 16 * 2**30}
+
+
+def test_device_capacity_asks_this_processs_own_devices_on_a_multi_host_mesh():
+    """Process 1 of two: the mesh's first device is process 0's (tests/test_multihost.py runs
+    the whole thing; `jaxrap train` on process 1 died here before)."""
+    here = jax.process_index()
+    devices = [_Device(here + 1), _Device(here + 1), _Device(here), _Device(here)]
+    assert memory_plan.device_capacity(devices) == (16 * 2**30, "TPU v5 lite reports")

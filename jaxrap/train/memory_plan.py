@@ -177,12 +177,14 @@ def device_capacity(devices: list[jax.Device], setting: int | None = None) -> tu
     device reports (TPU, GPU), else the host's memory shared by this host's devices (CPU)."""
     if setting is not None:
         return setting, "as set"
-    stats = devices[0].memory_stats() or {}
+    # Only this process's devices answer memory_stats (another host's raise): on a multi-host
+    # mesh each process asks its own.
+    own = [device for device in devices if device.process_index == jax.process_index()] or devices[:1]
+    stats = own[0].memory_stats() or {}
     if "bytes_limit" in stats:
-        return int(stats["bytes_limit"]), f"{devices[0].device_kind} reports"
+        return int(stats["bytes_limit"]), f"{own[0].device_kind} reports"
     host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    local = max(sum(1 for device in devices if device.process_index == devices[0].process_index), 1)
-    return host // local, f"the host's {format_size(host)} over {local} device(s)"
+    return host // len(own), f"the host's {format_size(host)} over {len(own)} device(s)"
 
 
 def suggestions(config: RunConfig, plan: MemoryPlan, mesh: Mesh) -> list[str]:
