@@ -66,13 +66,9 @@ def _one_line_error(result: subprocess.CompletedProcess) -> str:
 
 
 @pytest.fixture(scope="module")
-def base_dir(tiny_tokenizer_dir, tmp_path_factory) -> Path:
-    """A random-init GPT-2 (2 layers, 32 wide) with the tiny BPE, in HF format: the frozen base."""
-    tokenizer = load_tokenizer(tiny_tokenizer_dir)
-    config = GPT2Config(n_positions=64, n_embd=32, n_layer=2, n_head=4).for_tokenizer(tokenizer)
-    directory = tmp_path_factory.mktemp("lora_base")
-    hf.save_pretrained(directory, config, gpt2.build(config, seed=3)[1], tokenizer=tokenizer)
-    return directory
+def base_dir(tiny_lyrics_model_dir) -> Path:
+    """The frozen base: conftest's random-init GPT-2 (2 layers, 32 wide) with the tiny BPE, in HF format."""
+    return tiny_lyrics_model_dir
 
 
 @pytest.fixture(scope="module")
