@@ -27,6 +27,23 @@ hypothesis.settings.register_profile("jaxrap", derandomize=True, database=None, 
 hypothesis.settings.load_profile("jaxrap")
 
 
+@pytest.fixture(scope="module")
+def several_query_blocks():
+    """Attention within a sequence by blocks of 8 queries (jaxrap.model.attention.query_blocks)
+    for a whole test module, so that parity tests at 16-40 tokens cross several blocks;
+    compiled functions are dropped before and after (blocks are read at trace time)."""
+    import jax
+
+    from jaxrap.model import attention
+
+    saved = attention.CPU_QUERY_BLOCK
+    attention.CPU_QUERY_BLOCK = 8
+    jax.clear_caches()
+    yield
+    attention.CPU_QUERY_BLOCK = saved
+    jax.clear_caches()
+
+
 @pytest.fixture(scope="session")
 def real_corpus_csv() -> Path:
     """The real lyrics slice (../shared/data/lyrics_df_2.csv), named by $JAXRAP_LYRICS_CSV.

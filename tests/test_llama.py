@@ -26,6 +26,9 @@ from jaxrap.sample.params import SamplingParams
 from jaxrap.sample.processors import SamplingArrays
 from jaxrap.train.step import loss_sums
 
+# Parity across several blocks of queries (the CPU path), 8 queries each: conftest.
+pytestmark = pytest.mark.usefixtures("several_query_blocks")
+
 VOCAB = 128
 SHAPE = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
              num_key_value_heads=2, max_position_embeddings=64, bos_token_id=1, eos_token_id=2,

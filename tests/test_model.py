@@ -12,6 +12,9 @@ from jaxrap.errors import JaxrapError
 from jaxrap.model import gpt2, hf
 from jaxrap.model.config import GPT2Config
 
+# Parity across several blocks of queries (the CPU path), 8 queries each: conftest.
+pytestmark = pytest.mark.usefixtures("several_query_blocks")
+
 # Jitted once per shape: eager NNX would compile every op separately, which is far slower.
 forward = jax.jit(gpt2.forward, static_argnums=0)
 

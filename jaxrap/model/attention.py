@@ -7,6 +7,8 @@ serves, and attention over a ``KVCache``.
   implementation of dot_product_attention is the same einsums; tests/test_llama.py checks the
   fused call's layout, scale and grouping against the explicit path there, and
   scripts/check_attention_gpu.py checks cuDNN's numbers on a GPU).
+- ``attention_within``: T tokens attending to themselves (training, scoring) with the explicit
+  path, by blocks of queries on a CPU (``query_blocks``).
 - ``attention_allowed``: which slots each new token sees.
 - ``cached_attention``: write new keys and values into the cache and attend over all its slots.
 
@@ -38,6 +40,52 @@ def fused_causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, scale: floa
     """Causal attention within T tokens, as one fused call: q (B, T, H, D), k and v (B, T, K, D)
     -> (B, T, H, D); query head h reads key/value head h // G."""
     return jax.nn.dot_product_attention(q, k, v, is_causal=True, scale=scale, implementation=implementation)  # type: ignore[arg-type]
+
+
+# Queries per block of attention_within on XLA:CPU (README, Benchmarks: fastest of 32/64/128/256
+# at blocks of 256 and 1024 tokens).
+CPU_QUERY_BLOCK = 64
+
+
+def query_blocks(T: int) -> list[tuple[int, int]]:
+    """[start, end) of each block of ``attention_within``'s queries. On a CPU, blocks of
+    ``CPU_QUERY_BLOCK``: a block's queries see no key past its end, so the scores it computes
+    stop there, skipping the upper triangle a causal mask would discard (about half the
+    attention work and memory traffic at 1,024 tokens), and each block's scores stay in cache.
+    Elsewhere one block: XLA on an accelerator does better with one large product. Read at
+    trace time."""
+    size = CPU_QUERY_BLOCK if jax.default_backend() == "cpu" else T
+    return [(start, min(start + size, T)) for start in range(0, T, size)]
+
+
+def attention_within(
+    q: jax.Array,  # (B, T, H, D)
+    k: jax.Array,  # (B, T, K, D)
+    v: jax.Array,  # (B, T, K, D)
+    allowed: jax.Array | None,  # (B or 1, 1, T, T) bool, causal (attention_allowed's); None: plain causal
+    dropout_key: jax.Array | None,
+    probs: Callable[[jax.Array, jax.Array, jax.Array | None], jax.Array],  # (scores (B, H, t, s), allowed, key) -> weights
+) -> jax.Array:
+    """Causal attention of T tokens over themselves, without a cache: y (B, T, H, D). Query
+    head h reads key/value head h // G. Each block of queries (``query_blocks``) attends to the
+    keys up to its own end, with its own dropout key (``dropout_key`` folded with the block's
+    number). A query with no allowed slot (a left-padded row's padding) averages the values its
+    block reaches rather than all of them: garbage either way, and read by nothing."""
+    B, T, H, D = q.shape
+    K = k.shape[2]
+    G = H // K
+    q = q.reshape(B, T, K, G, D)
+    ys = []
+    for n, (start, end) in enumerate(query_blocks(T)):
+        if allowed is None:
+            block_allowed = (jnp.arange(end)[None, :] <= jnp.arange(start, end)[:, None])[None, None]  # (1, 1, t, s)
+        else:
+            block_allowed = allowed[:, :, start:end, :end]
+        key = None if dropout_key is None else jax.random.fold_in(dropout_key, n)
+        scores = jnp.einsum("btkgd,bskd->bkgts", q[:, start:end], k[:, :end]).reshape(B, H, end - start, end)
+        weights = probs(scores, block_allowed, key).reshape(B, K, G, end - start, end)
+        ys.append(jnp.einsum("bkgts,bskd->btkgd", weights, v[:, :end]))
+    return jnp.concatenate(ys, axis=1).reshape(B, T, H, D)
 
 
 def attention_allowed(

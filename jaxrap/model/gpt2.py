@@ -22,7 +22,13 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxrap.model.attention import attention_allowed, cached_attention, fused_causal_attention, fused_implementation
+from jaxrap.model.attention import (
+    attention_allowed,
+    attention_within,
+    cached_attention,
+    fused_causal_attention,
+    fused_implementation,
+)
 from jaxrap.model.config import ACTIVATIONS, GPT2Config
 from jaxrap.model.kv_cache import KVCache
 from jaxrap.model.remat import rematerialised
@@ -76,21 +82,23 @@ class Attention(nnx.Module):
     ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
         B, T, C = x.shape
         H, D = self.n_head, C // self.n_head
-        q, k, v = (t.reshape(B, T, H, D) for t in jnp.split(self.c_attn(x), 3, axis=-1))  # 3 x (B, T, H, D)
+        qkv = self.c_attn(x.reshape(B * T, C))  # 2-D dots: see jaxrap.model.xla_cpu
+        q, k, v = (t.reshape(B, T, H, D) for t in jnp.split(qkv, 3, axis=-1))  # 3 x (B, T, H, D)
         implementation = fused_implementation(v.dtype, D)
         dropping = dropout_key is not None and self.attn_dropout.rate > 0.0
         if kv is None and causal_only and not dropping and implementation is not None:  # training on a GPU
             y = fused_causal_attention(q, k, v, self.scale, implementation)  # (B, T, H, D)
         elif kv is None:  # training and scoring: attend within x
-            scores = jnp.einsum("bthd,bshd->bhts", q, k)  # (B, H, T, S)
-            probs = self._attention_probs(scores, allowed, v.dtype, dropout_key)
-            y = jnp.einsum("bhts,bshd->bthd", probs, v)  # (B, T, H, D)
+            y = attention_within(
+                q, k, v, None if causal_only else allowed, dropout_key,
+                lambda scores, block_allowed, key: self._attention_probs(scores, block_allowed, v.dtype, key),
+            )  # (B, T, H, D)
         else:  # decoding: write x's keys and values at index, attend over the cache (KVCache's layout)
             cache_dtype = kv[1].dtype
             y, kv = cached_attention(
                 q, k, v, kv, index, lambda scores: self._attention_probs(scores, allowed, cache_dtype, dropout_key)
             )  # (B, T, H, D)
-        y = self._dropout(self.resid_dropout, self.c_proj(y.reshape(B, T, C)), dropout_key, 1)
+        y = self._dropout(self.resid_dropout, self.c_proj(y.reshape(B * T, C)).reshape(B, T, C), dropout_key, 1)
         return y, kv
 
     def _attention_probs(self, scores: jax.Array, allowed: jax.Array, dtype: Any, dropout_key: jax.Array | None) -> jax.Array:
@@ -115,8 +123,8 @@ class MLP(nnx.Module):
         self.activation = ACTIVATIONS[config.activation_function]
 
     def __call__(self, x: jax.Array, dropout_key: jax.Array | None) -> jax.Array:
-        h = _FUNCTIONS[self.activation](self.c_fc(x))  # (B, T, inner)
-        return Attention._dropout(self.dropout, self.c_proj(h), dropout_key, 2)
+        h = _FUNCTIONS[self.activation](self.c_fc(x.reshape(-1, x.shape[-1])))  # (B*T, inner): 2-D dots, see xla_cpu
+        return Attention._dropout(self.dropout, self.c_proj(h).reshape(x.shape), dropout_key, 2)
 
 
 class Block(nnx.Module):
@@ -192,8 +200,9 @@ class GPT2(nnx.Module):
 
     def logits(self, hidden: jax.Array) -> jax.Array:
         """LM head: hidden (..., C) @ wte^T (tied) or @ lm_head kernel -> logits (..., V), float32."""
-        logits = self.wte.attend(hidden) if self.lm_head is None else self.lm_head(hidden)
-        return logits.astype(jnp.float32)
+        rows = hidden.reshape(-1, hidden.shape[-1])  # 2-D dots: see jaxrap.model.xla_cpu
+        logits = self.wte.attend(rows) if self.lm_head is None else self.lm_head(rows)
+        return logits.astype(jnp.float32).reshape(*hidden.shape[:-1], -1)
 
 
 NETWORK = GPT2

@@ -30,7 +30,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxrap.model.attention import attention_allowed, cached_attention, fused_causal_attention, fused_implementation
+from jaxrap.model.attention import (
+    attention_allowed,
+    attention_within,
+    cached_attention,
+    fused_causal_attention,
+    fused_implementation,
+)
 from jaxrap.model.kv_cache import KVCache
 from jaxrap.model.llama_config import LlamaConfig
 from jaxrap.model.remat import rematerialised
@@ -62,8 +68,16 @@ def rope_frequencies(config: LlamaConfig) -> np.ndarray:
     return np.where(medium, blended, scaled).astype(np.float32)
 
 
+def rope_table(inv_freq: tuple[float, ...], length: int) -> tuple[jax.Array, jax.Array]:
+    """cos, sin (1, length, D/2) of positions 0..length-1, computed on the host when traced:
+    constants XLA reads. Angles computed in the graph from an iota get their cosines and sines
+    recomputed inside each fused RoPE, forward and backward (on XLA:CPU, most of RoPE's time)."""
+    angles = np.arange(length, dtype=np.float32)[:, None] * np.asarray(inv_freq, np.float32)  # (T, D/2), as in the graph
+    return jnp.asarray(np.cos(angles))[None], jnp.asarray(np.sin(angles))[None]
+
+
 def apply_rope(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
-    """Rotate (B, T, N, D) by angles (B, T, D/2): dimension i pairs with i + D/2 (HF's
+    """Rotate (B, T, N, D) by angles (B or 1, T, D/2): dimension i pairs with i + D/2 (HF's
     ``rotate_half``, not interleaved pairs). float32 in, float32 out."""
     first, second = jnp.split(x, 2, axis=-1)  # 2 x (B, T, N, D/2)
     cos, sin = cos[:, :, None], sin[:, :, None]  # (B, T, 1, D/2)
@@ -106,17 +120,18 @@ class Attention(nnx.Module):
     def __call__(
         self,
         x: jax.Array,  # (B, T, C) float32
-        rope: tuple[jax.Array, jax.Array],  # cos, sin (B, T, D/2) of each token's position
+        rope: tuple[jax.Array, jax.Array],  # cos, sin (B or 1, T, D/2) of each token's position
         allowed: jax.Array | None,  # (B, 1, T, S) bool; None: causal within x, no padding
         kv: tuple[jax.Array, jax.Array] | None,  # cached keys (B*K, D, S) and values (B*K, S, D), KVCache's layout
         index: jax.Array,  # () slot of x's first token in the cache
         dropout_key: jax.Array | None,
     ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
-        B, T, _ = x.shape
+        B, T, C = x.shape
         H, K, D = self.heads, self.kv_heads, self.head_dim
-        q = self.q_proj(x).reshape(B, T, H, D)
-        k = self.k_proj(x).reshape(B, T, K, D)
-        v = self.v_proj(x).reshape(B, T, K, D)
+        rows = x.reshape(B * T, C)  # 2-D dots: see jaxrap.model.xla_cpu
+        q = self.q_proj(rows).reshape(B, T, H, D)
+        k = self.k_proj(rows).reshape(B, T, K, D)
+        v = self.v_proj(rows).reshape(B, T, K, D)
         if self.qk_norm:
             q, k = self.q_norm(q), self.k_norm(k)
         q = apply_rope(q.astype(jnp.float32), *rope).astype(v.dtype)  # (B, T, H, D)
@@ -124,27 +139,24 @@ class Attention(nnx.Module):
         scale = D**-0.5
         dropping = dropout_key is not None and self.dropout.rate > 0.0
         implementation = fused_implementation(v.dtype, D)
+
+        def probs(scores: jax.Array, allowed: jax.Array, key: jax.Array | None, dtype: Any) -> jax.Array:
+            """Raw scores (B, H, T, S) -> softmax over the allowed slots, in float32, then dtype."""
+            scores = jnp.where(allowed, scores.astype(jnp.float32) * scale, jnp.finfo(jnp.float32).min)
+            weights = jax.nn.softmax(scores, axis=-1).astype(dtype)
+            if not dropping:
+                return weights
+            return self.dropout(weights, deterministic=False, rngs=key)
+
         if kv is None and allowed is None and not dropping and implementation is not None:  # training on a GPU
             y = fused_causal_attention(q, k, v, scale, implementation)  # (B, T, H, D)
-        else:
-            if allowed is None:
-                allowed = (jnp.arange(T)[None, :] <= jnp.arange(T)[:, None])[None, None]  # (1, 1, T, T)
-            probs_dtype = v.dtype if kv is None else kv[1].dtype  # the cache's dtype when decoding
-
-            def probs(scores: jax.Array) -> jax.Array:  # (B, H, T, S) -> softmax over the allowed slots
-                scores = jnp.where(allowed, scores.astype(jnp.float32) * scale, jnp.finfo(jnp.float32).min)
-                weights = jax.nn.softmax(scores, axis=-1).astype(probs_dtype)
-                if not dropping:
-                    return weights
-                return self.dropout(weights, deterministic=False, rngs=dropout_key)
-
-            if kv is None:  # training and scoring: attend within x
-                G = H // K
-                scores = jnp.einsum("btkgd,bskd->bkgts", q.reshape(B, T, K, G, D), k).reshape(B, H, T, T)
-                y = jnp.einsum("bkgts,bskd->btkgd", probs(scores).reshape(B, K, G, T, T), v).reshape(B, T, H, D)
-            else:  # decoding: write the keys and values at index, attend over the cache
-                y, kv = cached_attention(q, k, v, kv, index, probs)
-        return self.o_proj(y.reshape(B, T, H * D)), kv
+        elif kv is None:  # training and scoring: attend within x
+            y = attention_within(q, k, v, allowed, dropout_key, lambda s, a, key: probs(s, a, key, v.dtype))
+        else:  # decoding: write the keys and values at index, attend over the cache (in the cache's dtype)
+            assert allowed is not None  # with a cache, the model passes the cache's mask
+            cache_allowed, cache_dtype = allowed, kv[1].dtype
+            y, kv = cached_attention(q, k, v, kv, index, lambda s: probs(s, cache_allowed, dropout_key, cache_dtype))
+        return self.o_proj(y.reshape(B * T, H * D)).reshape(B, T, C), kv
 
 
 class MLP(nnx.Module):
@@ -155,7 +167,8 @@ class MLP(nnx.Module):
         self.down_proj = _linear(F, C, config.mlp_bias, config, dtype, rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return self.down_proj(jax.nn.silu(self.gate_proj(x)) * self.up_proj(x))  # (B, T, F) inside
+        rows = x.reshape(-1, x.shape[-1])  # (B*T, C): 2-D dots, see jaxrap.model.xla_cpu
+        return self.down_proj(jax.nn.silu(self.gate_proj(rows)) * self.up_proj(rows)).reshape(x.shape)  # (B*T, F) inside
 
 
 class Block(nnx.Module):
@@ -209,10 +222,14 @@ class Llama(nnx.Module):
         """Final-RMSNorm hidden states (B, T, C): callers that need only some positions'
         logits (the sampler wants the last one) apply ``logits`` to those alone. RoPE turns by
         each row's own ``positions``."""
+        slots = positions is None and cache is None  # positions 0..T-1 in every row (training, scoring)
         allowed, key_valid, index, positions = attention_allowed(attention_mask, positions, cache, input_ids.shape)
         causal_only = cache is None and attention_mask is None  # plain causal: the fused kernel's case
-        angles = positions[..., None].astype(jnp.float32) * jnp.asarray(self.inv_freq, jnp.float32)  # (B, T, D/2)
-        rope = (jnp.cos(angles), jnp.sin(angles))
+        if slots:
+            rope = rope_table(self.inv_freq, input_ids.shape[1])  # (1, T, D/2) constants
+        else:
+            angles = positions[..., None].astype(jnp.float32) * jnp.asarray(self.inv_freq, jnp.float32)  # (B, T, D/2)
+            rope = (jnp.cos(angles), jnp.sin(angles))
         x = self.embed_tokens(input_ids).astype(jnp.float32)  # (B, T, C)
         keys, values = [], []
         for i, block in enumerate(self.layers):
@@ -229,8 +246,9 @@ class Llama(nnx.Module):
 
     def logits(self, hidden: jax.Array) -> jax.Array:
         """LM head: hidden (..., C) @ embedding^T (tied) or @ lm_head kernel -> logits (..., V), float32."""
-        logits = self.embed_tokens.attend(hidden) if self.lm_head is None else self.lm_head(hidden)
-        return logits.astype(jnp.float32)
+        rows = hidden.reshape(-1, hidden.shape[-1])  # 2-D dots: see jaxrap.model.xla_cpu
+        logits = self.embed_tokens.attend(rows) if self.lm_head is None else self.lm_head(rows)
+        return logits.astype(jnp.float32).reshape(*hidden.shape[:-1], -1)
 
 
 NETWORK = Llama

@@ -1,7 +1,7 @@
 """XLA:CPU workarounds: what jaxrap does differently for XLA's CPU backend, and why.
 
-Both leave values and gradients exactly as they are and only change how XLA:CPU compiles a
-training step; other backends skip them. How much each saves, measured when, is in the README
+All three leave values and gradients as they are and only change how XLA:CPU compiles a
+training step; other backends skip the first and the last. How much each saves, measured when, is in the README
 (Benchmarks — training).
 
 - ``gradient_boundary`` (applied by the model to the residual stream between blocks, and by
@@ -10,6 +10,11 @@ training step; other backends skip them. How much each saves, measured when, is 
   weight-gradient transpose that reads it, recomputing the chain in each: O(L^2) work. Passing
   the gradient through a ``lax.cond`` makes XLA:CPU materialise it once per block (it drops
   ``optimization_barrier``, which would say the same).
+- 2-D dots (no code here: the families' linear layers and LM heads take their input
+  flattened to rows, (B*T, C), and reshape the result back). A weight's gradient then
+  contracts one dimension, which XLA:CPU's dot reads in place; from a (B, T, C) input it
+  contracts two, and XLA:CPU first copies the output's gradient transposed (for the LM head
+  a (V, B*T) copy of the logits' gradient). Same numbers on every backend.
 - ``train_step_compiler_options`` (applied by ``jaxrap.train.step.jit_train_step``): XLA:CPU
   hands dots to YNNPACK fusions by default, and YNNPACK's float32 matmuls in the training step
   are slower than XLA's own dots, so on CPU only reductions stay YNNPACK fusions. Sampling keeps
