@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 import transformers
+from hypothesis import given, strategies as st
 
 from jaxrap.model import hf, lm
 from jaxrap.model.kv_cache import KVCache
@@ -251,3 +252,18 @@ def test_rope_is_read_in_each_form_and_unknown_types_are_refused(form):
     bad = json.loads(json.dumps(data).replace('"linear"', '"yarn"'))
     with pytest.raises(JaxrapError, match="RoPE scaling type 'yarn' is not supported; jaxrap supports default, linear, llama3"):
         config_from_hf_dict(bad)
+
+
+@given(st.lists(st.floats(-30, 30, width=32), min_size=1, max_size=16))
+def test_swiglu_gradient_equals_autodiff(gates):
+    """The written-out backward of silu(gate) * up against JAX's autodiff of the same formula,
+    saturated gates included."""
+    from jaxrap.model.llama import swiglu
+
+    gate = jnp.asarray(gates, jnp.float32)
+    up = jnp.linspace(-2.0, 3.0, gate.size, dtype=jnp.float32)
+    weights = jnp.cos(jnp.arange(gate.size, dtype=jnp.float32))
+    ours = jax.grad(lambda g, u: jnp.sum(swiglu(g, u) * weights), argnums=(0, 1))(gate, up)
+    expected = jax.grad(lambda g, u: jnp.sum(jax.nn.silu(g) * u * weights), argnums=(0, 1))(gate, up)
+    for a, b in zip(ours, expected):
+        np.testing.assert_allclose(a, b, atol=1e-6, rtol=1e-5)
