@@ -42,8 +42,8 @@ def fused_causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, scale: floa
     return jax.nn.dot_product_attention(q, k, v, is_causal=True, scale=scale, implementation=implementation)  # type: ignore[arg-type]
 
 
-# Queries per block of attention_within on XLA:CPU (README, Benchmarks: fastest of 32/64/128/256
-# at blocks of 256 and 1024 tokens).
+# Queries per block of attention_within on XLA:CPU: of 32, 64, 128 and 256, the fastest over
+# 1,024 tokens and within noise of the fastest over 256 (docs/models.md, scripts/bench_attention.py).
 CPU_QUERY_BLOCK = 64
 
 

@@ -1,8 +1,9 @@
 """XLA:CPU workarounds: what jaxrap does differently for XLA's CPU backend, and why.
 
 All three leave values and gradients as they are and only change how XLA:CPU compiles a
-training step; other backends skip the first and the last. How much each saves, measured when, is in the README
-(Benchmarks — training).
+training step; other backends skip the first and the last. How much each saves, measured
+when: docs/benchmarks.md (Training), docs/models.md (Speed against transformers' PyTorch
+classes).
 
 - ``gradient_boundary`` (applied by the model to the residual stream between blocks, and by
   LoRA to each adapted layer's output, whose gradient feeds three dots): on CPU,
