@@ -32,7 +32,7 @@ from jaxrap.model.attention import (
 from jaxrap.model.config import ACTIVATIONS, GPT2Config
 from jaxrap.model.kv_cache import KVCache
 from jaxrap.model.remat import rematerialised
-from jaxrap.model.xla_cpu import gradient_boundary
+from jaxrap.model.xla_cpu import gradient_boundary, on_rows
 
 Params = dict[str, Any]  # nnx pure dict: {"wte": {"embedding": ...}, "h": {0: {...}}, ...}
 
@@ -82,8 +82,7 @@ class Attention(nnx.Module):
     ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
         B, T, C = x.shape
         H, D = self.n_head, C // self.n_head
-        qkv = self.c_attn(x.reshape(B * T, C))  # 2-D dots: see jaxrap.model.xla_cpu
-        q, k, v = (t.reshape(B, T, H, D) for t in jnp.split(qkv, 3, axis=-1))  # 3 x (B, T, H, D)
+        q, k, v = (t.reshape(B, T, H, D) for t in jnp.split(on_rows(self.c_attn, x), 3, axis=-1))  # 3 x (B, T, H, D)
         implementation = fused_implementation(v.dtype, D)
         dropping = dropout_key is not None and self.attn_dropout.rate > 0.0
         if kv is None and causal_only and not dropping and implementation is not None:  # training on a GPU
@@ -98,7 +97,7 @@ class Attention(nnx.Module):
             y, kv = cached_attention(
                 q, k, v, kv, index, lambda scores: self._attention_probs(scores, allowed, cache_dtype, dropout_key)
             )  # (B, T, H, D)
-        y = self._dropout(self.resid_dropout, self.c_proj(y.reshape(B * T, C)).reshape(B, T, C), dropout_key, 1)
+        y = self._dropout(self.resid_dropout, on_rows(self.c_proj, y.reshape(B, T, C)), dropout_key, 1)
         return y, kv
 
     def _attention_probs(self, scores: jax.Array, allowed: jax.Array, dtype: Any, dropout_key: jax.Array | None) -> jax.Array:
@@ -123,8 +122,8 @@ class MLP(nnx.Module):
         self.activation = ACTIVATIONS[config.activation_function]
 
     def __call__(self, x: jax.Array, dropout_key: jax.Array | None) -> jax.Array:
-        h = _FUNCTIONS[self.activation](self.c_fc(x.reshape(-1, x.shape[-1])))  # (B*T, inner): 2-D dots, see xla_cpu
-        return Attention._dropout(self.dropout, self.c_proj(h).reshape(x.shape), dropout_key, 2)
+        y = on_rows(lambda rows: self.c_proj(_FUNCTIONS[self.activation](self.c_fc(rows))), x)  # (B*T, inner) inside
+        return Attention._dropout(self.dropout, y, dropout_key, 2)
 
 
 class Block(nnx.Module):
@@ -200,9 +199,7 @@ class GPT2(nnx.Module):
 
     def logits(self, hidden: jax.Array) -> jax.Array:
         """LM head: hidden (..., C) @ wte^T (tied) or @ lm_head kernel -> logits (..., V), float32."""
-        rows = hidden.reshape(-1, hidden.shape[-1])  # 2-D dots: see jaxrap.model.xla_cpu
-        logits = self.wte.attend(rows) if self.lm_head is None else self.lm_head(rows)
-        return logits.astype(jnp.float32).reshape(*hidden.shape[:-1], -1)
+        return on_rows(self.wte.attend if self.lm_head is None else self.lm_head, hidden).astype(jnp.float32)
 
 
 NETWORK = GPT2

@@ -40,7 +40,7 @@ from jaxrap.model.attention import (
 from jaxrap.model.kv_cache import KVCache
 from jaxrap.model.llama_config import LlamaConfig
 from jaxrap.model.remat import rematerialised
-from jaxrap.model.xla_cpu import gradient_boundary
+from jaxrap.model.xla_cpu import gradient_boundary, on_rows
 
 Params = dict[str, Any]  # nnx pure dict: {"embed_tokens": {"embedding": ...}, "layers": {0: {...}}, ...}
 
@@ -126,12 +126,11 @@ class Attention(nnx.Module):
         index: jax.Array,  # () slot of x's first token in the cache
         dropout_key: jax.Array | None,
     ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
-        B, T, C = x.shape
+        B, T, _ = x.shape
         H, K, D = self.heads, self.kv_heads, self.head_dim
-        rows = x.reshape(B * T, C)  # 2-D dots: see jaxrap.model.xla_cpu
-        q = self.q_proj(rows).reshape(B, T, H, D)
-        k = self.k_proj(rows).reshape(B, T, K, D)
-        v = self.v_proj(rows).reshape(B, T, K, D)
+        q = on_rows(self.q_proj, x).reshape(B, T, H, D)
+        k = on_rows(self.k_proj, x).reshape(B, T, K, D)
+        v = on_rows(self.v_proj, x).reshape(B, T, K, D)
         if self.qk_norm:
             q, k = self.q_norm(q), self.k_norm(k)
         q = apply_rope(q.astype(jnp.float32), *rope).astype(v.dtype)  # (B, T, H, D)
@@ -156,7 +155,7 @@ class Attention(nnx.Module):
             assert allowed is not None  # with a cache, the model passes the cache's mask
             cache_allowed, cache_dtype = allowed, kv[1].dtype
             y, kv = cached_attention(q, k, v, kv, index, lambda s: probs(s, cache_allowed, dropout_key, cache_dtype))
-        return self.o_proj(y.reshape(B * T, H * D)).reshape(B, T, C), kv
+        return on_rows(self.o_proj, y.reshape(B, T, H * D)), kv
 
 
 @jax.custom_vjp
@@ -189,8 +188,7 @@ class MLP(nnx.Module):
         self.down_proj = _linear(F, C, config.mlp_bias, config, dtype, rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        rows = x.reshape(-1, x.shape[-1])  # (B*T, C): 2-D dots, see jaxrap.model.xla_cpu
-        return self.down_proj(swiglu(self.gate_proj(rows), self.up_proj(rows))).reshape(x.shape)  # (B*T, F) inside
+        return on_rows(lambda rows: self.down_proj(swiglu(self.gate_proj(rows), self.up_proj(rows))), x)  # (B*T, F) inside
 
 
 class Block(nnx.Module):
@@ -268,9 +266,7 @@ class Llama(nnx.Module):
 
     def logits(self, hidden: jax.Array) -> jax.Array:
         """LM head: hidden (..., C) @ embedding^T (tied) or @ lm_head kernel -> logits (..., V), float32."""
-        rows = hidden.reshape(-1, hidden.shape[-1])  # 2-D dots: see jaxrap.model.xla_cpu
-        logits = self.embed_tokens.attend(rows) if self.lm_head is None else self.lm_head(rows)
-        return logits.astype(jnp.float32).reshape(*hidden.shape[:-1], -1)
+        return on_rows(self.embed_tokens.attend if self.lm_head is None else self.lm_head, hidden).astype(jnp.float32)
 
 
 NETWORK = Llama

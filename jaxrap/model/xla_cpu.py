@@ -11,8 +11,8 @@ classes).
   weight-gradient transpose that reads it, recomputing the chain in each: O(L^2) work. Passing
   the gradient through a ``lax.cond`` makes XLA:CPU materialise it once per block (it drops
   ``optimization_barrier``, which would say the same).
-- 2-D dots (no code here: the families' linear layers and LM heads take their input
-  flattened to rows, (B*T, C), and reshape the result back). A weight's gradient then
+- ``on_rows`` (applied by both families to their linear layers and LM heads): a layer's
+  input flattened to rows, (B*T, C), and its result reshaped back. A weight's gradient then
   contracts one dimension, which XLA:CPU's dot reads in place; from a (B, T, C) input it
   contracts two, and XLA:CPU first copies the output's gradient transposed (for the LM head
   a (V, B*T) copy of the logits' gradient). Same numbers on every backend.
@@ -24,6 +24,8 @@ classes).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 
@@ -34,6 +36,13 @@ CPU_TRAIN_STEP_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSIO
 def train_step_compiler_options() -> dict[str, str] | None:
     """XLA options for the training step on the default backend (None: XLA's defaults)."""
     return CPU_TRAIN_STEP_OPTIONS if jax.default_backend() == "cpu" else None
+
+
+def on_rows(layer: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
+    """``layer`` applied to x (..., C) as rows (N, C), its result reshaped to (..., C'): 2-D dots
+    (see the module docstring). Reshapes only, so the same numbers on every backend."""
+    rows = layer(x.reshape(-1, x.shape[-1]))
+    return rows.reshape(*x.shape[:-1], rows.shape[-1])
 
 
 @jax.custom_vjp
