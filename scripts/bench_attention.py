@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -33,13 +34,9 @@ def _probs(scores: jax.Array, allowed: jax.Array, key: jax.Array | None) -> jax.
 def compiled_step(block: int, inputs: tuple[jax.Array, ...]):
     """The jitted gradient of a weighted sum of attention_within's output, traced with ``block``."""
     q, k, v, weights = inputs
-    saved = attention.CPU_QUERY_BLOCK
-    attention.CPU_QUERY_BLOCK = block
-    try:
+    with mock.patch.object(attention, "CPU_QUERY_BLOCK", block):
         loss = lambda q, k, v: jnp.sum(attention.attention_within(q, k, v, None, None, _probs) * weights)  # noqa: E731
         return jax.jit(jax.grad(loss, argnums=(0, 1, 2))).lower(q, k, v).compile()
-    finally:
-        attention.CPU_QUERY_BLOCK = saved
 
 
 def measure(batch: int, length: int, block: int, rounds: int) -> dict[str, float]:

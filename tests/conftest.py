@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from unittest import mock
 
 import hypothesis
 import pytest
@@ -36,11 +37,9 @@ def several_query_blocks():
 
     from jaxrap.model import attention
 
-    saved = attention.CPU_QUERY_BLOCK
-    attention.CPU_QUERY_BLOCK = 8
-    jax.clear_caches()
-    yield
-    attention.CPU_QUERY_BLOCK = saved
+    with mock.patch.object(attention, "CPU_QUERY_BLOCK", 8):
+        jax.clear_caches()
+        yield
     jax.clear_caches()
 
 

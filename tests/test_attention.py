@@ -5,6 +5,8 @@ run across several blocks too (tests/test_llama.py, tests/test_model.py)."""
 
 from __future__ import annotations
 
+from unittest import mock
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,12 +29,8 @@ def _probs(scores, allowed, key):
 
 def _attend(block: int, q, k, v, allowed, dropout_key=None):
     """attention_within with blocks of ``block`` queries, traced afresh (blocks are read at trace time)."""
-    saved = attention.CPU_QUERY_BLOCK
-    attention.CPU_QUERY_BLOCK = block
-    try:
+    with mock.patch.object(attention, "CPU_QUERY_BLOCK", block):
         return jax.jit(lambda q, k, v: attention.attention_within(q, k, v, allowed, dropout_key, _probs))(q, k, v)
-    finally:
-        attention.CPU_QUERY_BLOCK = saved
 
 
 def _inputs(T: int, seed: int = 0):
@@ -70,13 +68,9 @@ def test_gradients_by_blocks_equal_one_block():
     weights = jnp.asarray(np.random.default_rng(2).normal(size=(B, 29, H, D)), jnp.float32)
 
     def grads(block):
-        saved = attention.CPU_QUERY_BLOCK
-        attention.CPU_QUERY_BLOCK = block
-        try:
+        with mock.patch.object(attention, "CPU_QUERY_BLOCK", block):
             loss = lambda q, k, v: jnp.sum(attention.attention_within(q, k, v, None, None, _probs) * weights)  # noqa: E731
             return jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(q, k, v)
-        finally:
-            attention.CPU_QUERY_BLOCK = saved
 
     for ours, expected in zip(grads(8), grads(29)):
         np.testing.assert_allclose(ours, expected, atol=2e-6, rtol=0)
@@ -94,12 +88,8 @@ def test_each_block_draws_its_own_dropout():
 
 @given(T=st.integers(1, 300), block=st.integers(1, 128))
 def test_query_blocks_tile_the_sequence(T, block):
-    saved = attention.CPU_QUERY_BLOCK
-    attention.CPU_QUERY_BLOCK = block
-    try:
+    with mock.patch.object(attention, "CPU_QUERY_BLOCK", block):
         blocks = attention.query_blocks(T)
-    finally:
-        attention.CPU_QUERY_BLOCK = saved
     assert blocks[0][0] == 0 and blocks[-1][1] == T
     assert all(end == start for (_, end), (start, _) in zip(blocks, blocks[1:]))
     assert all(0 < end - start <= block for start, end in blocks)
