@@ -38,6 +38,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jaxrap.config import RunConfig, load_config
+from jaxrap.host_allocator import keep_freed_memory
 from jaxrap.model.config import GPT2Config
 from jaxrap.model.llama_config import LlamaConfig
 from jaxrap.model.registry import LMConfig
@@ -285,7 +286,7 @@ def print_report(console: Console, report: dict) -> None:
     console.print(
         f"peak fp32 matmul ({report['matmul_size']}^3): jax {report['peak_jax'] / 1e9:.0f} GFLOP/s (MFU denominator),"
         f" torch {report['peak_torch'] / 1e9:.0f} GFLOP/s; medians of {report['repeats']} alternating rounds"
-        f" of {report['steps']} steps"
+        f" of {report['steps']} steps; malloc: {report['malloc']}"
     )
     if "loop" in report:
         loop = report["loop"]
@@ -316,13 +317,17 @@ def main(argv: list[str] | None = None) -> None:
     console = Console(stderr=args.json, width=160)
     say = lambda text: console.log(text)  # noqa: E731 - progress goes to stderr with --json
 
+    # As `jaxrap train` runs: before jax starts its threads. Both frameworks share the process, so
+    # PyTorch's step gets the same allocator (JAXRAP_MALLOC=system: glibc's defaults for both).
+    kept = keep_freed_memory()
     import jax
 
     report = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "machine": f"{platform.processor() or platform.machine()}, {jax.device_count()} {jax.default_backend()} device(s),"
                    f" {__import__('os').cpu_count()} cores",
-        "jax": jax.__version__, "steps": args.steps, "repeats": args.repeats, "matmul_size": args.matmul_size,
+        "jax": jax.__version__, "malloc": "freed memory kept (jaxrap.host_allocator)" if kept else "system defaults",
+        "steps": args.steps, "repeats": args.repeats, "matmul_size": args.matmul_size,
     }
     report["peak_jax"] = jax_matmul_peak(args.matmul_size)
     report["peak_torch"] = torch_matmul_peak(args.matmul_size)

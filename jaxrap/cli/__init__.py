@@ -13,6 +13,7 @@ import sys
 
 from jaxrap import __version__
 from jaxrap.errors import JaxrapError
+from jaxrap.host_allocator import keep_freed_memory
 
 # Subcommand name -> module in jaxrap.cli; the order is the order of `jaxrap --help`.
 COMMANDS = {
@@ -64,9 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        keep_freed_memory()  # before jax starts its threads (jaxrap.host_allocator)
+        args = build_parser().parse_args(argv)
         return args.run(args) or 0
     except JaxrapError as error:
         print(f"jaxrap: error: {error}", file=sys.stderr)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from jaxrap.errors import JaxrapError
+from jaxrap.host_allocator import keep_freed_memory
 
 DESCRIPTION = (
     "Write rap lyrics with a model in the terminal: parameters on the left, the history of"
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python tui.py", description=DESCRIPTION)
     add_arguments(parser)
     try:
+        keep_freed_memory()  # before jax starts its threads (jaxrap.host_allocator)
         return run(parser.parse_args(argv))
     except JaxrapError as error:
         print(f"jaxrap: error: {error}", file=sys.stderr)
