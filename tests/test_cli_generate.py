@@ -36,13 +36,11 @@ def line(text: str) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def generate_process(model_dir, *flags: str, cache: dict[str, str] | None = None, **options) -> tuple[int, str, str]:
+def generate_process(model_dir, *flags: str, **options) -> tuple[int, str, str]:
     """(exit status, stdout, stderr) of `jaxrap generate` in a new process, decoded as written
-    (a random model's text may hold a \r, which text mode would turn into a newline). ``cache``:
-    conftest's subprocess_compilation_cache, to load what earlier processes compiled; else the
-    process compiles everything."""
+    (a random model's text may hold a \r, which text mode would turn into a newline)."""
     command = [sys.executable, "-m", "jaxrap", "generate", "--model", str(model_dir), *flags]
-    environment = {**os.environ, "JAXRAP_COMPILATION_CACHE": "", **(cache or {})}
+    environment = {**os.environ, "JAXRAP_COMPILATION_CACHE": ""}
     streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **options}
     result = subprocess.run(command, env=environment, timeout=120, **streams)
     return result.returncode, result.stdout.decode(), (result.stderr or b"").decode()
@@ -88,27 +86,22 @@ def test_without_a_seed_the_drawn_one_is_on_stderr(tiny_lyrics_model_dir, capsys
     assert out.out == line(PROMPT + Generator.load(tiny_lyrics_model_dir).generate(PROMPT, SamplingParams(max_new_tokens=5, seed=seed))[0])
 
 
-def test_the_default_budget_fits_the_model_silently_and_stdout_ends_with_a_newline(
-    tiny_lyrics_model_dir, generator, subprocess_compilation_cache
-):
+def test_the_default_budget_fits_the_model_silently_and_stdout_ends_with_a_newline(tiny_lyrics_model_dir, generator):
     """The tiny model's context is 128 tokens: the default budget is what it leaves after the
     prompt, without a warning; a sample that ends without a newline (here: out of tokens
     before its 50th bar) still ends stdout with one."""
-    returncode, stdout, stderr = generate_process(tiny_lyrics_model_dir, "--prompt", PROMPT, "--max-bars", "50", "--seed", "4",
-                                                  cache=subprocess_compilation_cache)
+    returncode, stdout, stderr = generate_process(tiny_lyrics_model_dir, "--prompt", PROMPT, "--max-bars", "50", "--seed", "4")
     assert returncode == 0 and stderr == ""
     (text,) = generator.generate(PROMPT, SamplingParams(max_bars=50, seed=4))
     assert not text.endswith("\n") and len(generator.encode_prompt(PROMPT + text)) >= 100  # ran to the context's end
     assert stdout == PROMPT + text + "\n"
 
 
-def test_a_budget_the_user_set_too_long_warns_on_its_own_line_before_the_text(
-    tiny_lyrics_model_dir, generator, subprocess_compilation_cache
-):
+def test_a_budget_the_user_set_too_long_warns_on_its_own_line_before_the_text(tiny_lyrics_model_dir, generator):
     """stdout and stderr into one pipe, as a terminal shows them: the warning is a whole line,
     before the prompt is echoed, not in the middle of the text."""
     returncode, both, _ = generate_process(tiny_lyrics_model_dir, "--prompt", PROMPT, "--max-new-tokens", "500", "--seed", "4",
-                                           cache=subprocess_compilation_cache, stderr=subprocess.STDOUT)
+                                           stderr=subprocess.STDOUT)
     assert returncode == 0
     warning, text = both.split("\n", 1)
     assert warning.startswith("jaxrap: warning: max_new_tokens 500 does not fit the model's context of 128 tokens")
@@ -117,15 +110,12 @@ def test_a_budget_the_user_set_too_long_warns_on_its_own_line_before_the_text(
     assert text == line(PROMPT + expected)
 
 
-def test_bar_warnings_and_the_count_follow_the_text_on_lines_of_their_own(
-    tiny_lyrics_model_dir, generator, subprocess_compilation_cache
-):
+def test_bar_warnings_and_the_count_follow_the_text_on_lines_of_their_own(tiny_lyrics_model_dir, generator):
     """stdout and stderr into one pipe, as a terminal shows them: the prompt ends mid-line and
     --max-bars ends the last bar without its newline, yet no warning cuts a line of the text."""
     flags = ["--rhyme-scheme", "AABB", "--syllables", "4", "--max-bars", "2", "--min-new-tokens", "100", "--steering", "0",
              "--candidates", "1", "--redraws", "0", "--seed", "5"]
-    returncode, both, _ = generate_process(tiny_lyrics_model_dir, "--prompt", PROMPT, *flags, cache=subprocess_compilation_cache,
-                                           stderr=subprocess.STDOUT)
+    returncode, both, _ = generate_process(tiny_lyrics_model_dir, "--prompt", PROMPT, *flags, stderr=subprocess.STDOUT)
     assert returncode == 0
     params = SamplingParams(rhyme_scheme="AABB", syllables=4, max_bars=2, min_new_tokens=100, steering=0.0, candidates=1,
                             redraws=0, seed=5)
@@ -184,11 +174,11 @@ def test_bar_controls_name_every_miss_on_stderr_and_keep_stdout_the_text(tiny_ly
     assert f"jaxrap: {len(deltas) - len(misses)} of {len(deltas)} bars met their targets" in out.err
 
 
-def test_a_new_process_writes_the_same_bars(tiny_lyrics_model_dir, generator, subprocess_compilation_cache):
+def test_a_new_process_writes_the_same_bars(tiny_lyrics_model_dir, generator, tmp_path):
     flags = ["--rhyme-scheme", "ABAB", "--syllables", "5", "--candidates", "3", "--max-bars", "3",
              "--max-new-tokens", "80", "--seed", "12"]
     command = [sys.executable, "-m", "jaxrap", "generate", "--model", str(tiny_lyrics_model_dir), "--prompt", PROMPT, *flags]
-    environment = {**os.environ, "JAXRAP_COMPILATION_CACHE": "", **subprocess_compilation_cache}
+    environment = {**os.environ, "JAXRAP_COMPILATION_CACHE": ""}
     result = subprocess.run(command, capture_output=True, env=environment, timeout=180, check=True)
     params = SamplingParams(rhyme_scheme="ABAB", syllables=5, candidates=3, max_bars=3, max_new_tokens=80, seed=12)
     assert result.stdout.decode() == line(PROMPT + generator.generate(PROMPT, params)[0])
