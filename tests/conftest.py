@@ -174,23 +174,6 @@ def conditioned_model_dir(tiny_corpus_dir, tmp_path_factory) -> Path:
     return directory
 
 
-@pytest.fixture(scope="session", autouse=True)
-def session_compilation_cache(tmp_path_factory) -> Path:
-    """This process's persistent XLA compilation cache, in a directory of its own for the session
-    (never the user's, which `jaxrap`'s enable_compilation_cache would name: jax keeps the first
-    directory it initialised), every program cached however quick.
-
-    Each training run, Generator or memory plan jits functions of its own, so a test that builds
-    one again (a run, its rerun and its resume) compiled the same programs again: they now load
-    from disk. count_compilations counts these loads as compilations too."""
-    import jax
-
-    directory = tmp_path_factory.mktemp("session_xla_cache")
-    jax.config.update("jax_compilation_cache_dir", str(directory))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    return directory
-
-
 @pytest.fixture(scope="session")
 def subprocess_compilation_cache(tmp_path_factory) -> dict[str, str]:
     """Environment entries that give `jaxrap` subprocesses one persistent XLA compilation cache
@@ -198,8 +181,8 @@ def subprocess_compilation_cache(tmp_path_factory) -> dict[str, str]:
     with JAXRAP_COMPILATION_CACHE="" leaves them alone), every program cached however quick.
 
     For tests that start several processes compiling the same programs (a run and its rerun):
-    the later ones load them instead of compiling again. Opt-in per test: a process started
-    without these compiles everything, as a user's first run does.
+    the later ones load them instead of compiling again. Processes only: this pytest process
+    keeps no persistent cache, so count_compilations still sees every compilation here.
     """
     return {
         "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("subprocess_xla_cache")),
@@ -207,15 +190,9 @@ def subprocess_compilation_cache(tmp_path_factory) -> dict[str, str]:
     }
 
 
-# One of these per program jax had to make: compiled by XLA, or loaded from the persistent cache
-# (session_compilation_cache) in its place.
-_COMPILATION_EVENTS = ("/jax/core/compile/backend_compile_duration", "/jax/compilation_cache/cache_retrieval_time_sec")
-
-
 @pytest.fixture
 def count_compilations():
-    """``with count_compilations() as compiled:`` collects one entry per XLA compilation inside
-    (a program loaded from the persistent cache counts as one: jax's in-memory caches missed)."""
+    """``with count_compilations() as compiled:`` collects one entry per XLA compilation inside."""
     import jax
 
     @contextlib.contextmanager
@@ -223,7 +200,7 @@ def count_compilations():
         compiled = []
 
         def listener(event, duration, **kwargs):
-            if event in _COMPILATION_EVENTS:
+            if event == "/jax/core/compile/backend_compile_duration":
                 compiled.append(event)
 
         jax.monitoring.register_event_duration_secs_listener(listener)

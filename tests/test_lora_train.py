@@ -306,11 +306,8 @@ def test_export_adapter_of_a_run_without_lora_is_refused(tiny_corpus_dir, tiny_t
                      " export the whole model without --adapter")
 
 
-def test_the_terminal_uis_engine_loads_a_lora_run(runs, monkeypatch):
-    from jaxrap.compile_cache import ENV_VAR
+def test_the_terminal_uis_engine_loads_a_lora_run(runs):
     from jaxrap.tui.engine import load_engine
-
-    monkeypatch.setenv(ENV_VAR, "")  # as tests/tui_pilot.py: no cache in the user's cache directory
 
     stages = []
     engine = load_engine(str(runs["whole"].path), stages.append)
