@@ -181,8 +181,8 @@ def subprocess_compilation_cache(tmp_path_factory) -> dict[str, str]:
     with JAXRAP_COMPILATION_CACHE="" leaves them alone), every program cached however quick.
 
     For tests that start several processes compiling the same programs (a run and its rerun):
-    the later ones load them instead of compiling again. Processes only: this pytest process
-    keeps no persistent cache, so count_compilations still sees every compilation here.
+    the later ones load them instead of compiling again. Opt-in, and for processes only: this
+    pytest process does not get it (count_compilations counts XLA compilations).
     """
     return {
         "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("subprocess_xla_cache")),
