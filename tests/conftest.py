@@ -174,6 +174,22 @@ def conditioned_model_dir(tiny_corpus_dir, tmp_path_factory) -> Path:
     return directory
 
 
+@pytest.fixture(scope="session")
+def subprocess_compilation_cache(tmp_path_factory) -> dict[str, str]:
+    """Environment entries that give `jaxrap` subprocesses one persistent XLA compilation cache
+    for the session (JAX's own variables; ``jaxrap train`` never sets a cache, and a command run
+    with JAXRAP_COMPILATION_CACHE="" leaves them alone), every program cached however quick.
+
+    For tests that start several processes compiling the same programs (a run and its rerun):
+    the later ones load them instead of compiling again. Opt-in, and for processes only: this
+    pytest process does not get it (count_compilations counts XLA compilations).
+    """
+    return {
+        "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("subprocess_xla_cache")),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    }
+
+
 @pytest.fixture
 def count_compilations():
     """``with count_compilations() as compiled:`` collects one entry per XLA compilation inside."""

@@ -26,12 +26,13 @@ STEPS, KILLED_SAVE = 10, 6  # saves at 3, 6, 9 and 10; keeping one, step 6's sav
 RESUMED_FROM = {"arrays": 3, "before_rename": 3, "after_rename": 6, "pruning": 6}
 
 
-def _env() -> dict[str, str]:
+def _env(compilation_cache: dict[str, str]) -> dict[str, str]:
     return {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
         "JAX_PLATFORMS": "cpu",
         "JAXRAP_COMPILATION_CACHE": "",
+        **compilation_cache,
     }
 
 
@@ -40,10 +41,10 @@ def _command(config: Path, run_dir: Path, *before: str) -> list[str]:
     return [sys.executable, *before, *argv] if before else [sys.executable, "-m", "jaxrap", *argv]
 
 
-def _run_all(commands: dict[str, list[str]]) -> dict[str, tuple[int, str]]:
+def _run_all(commands: dict[str, list[str]], env: dict[str, str]) -> dict[str, tuple[int, str]]:
     """(exit status, output) of each command, all run at once (each is mostly jax's start-up)."""
     processes = {
-        name: subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        name: subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for name, command in commands.items()
     }
     outputs = {name: process.communicate(timeout=TIMEOUT_S)[0] for name, process in processes.items()}
@@ -55,8 +56,11 @@ def _records(run_dir: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_corpus_dir, tiny_tokenizer_dir, tmp_path_factory) -> dict:
-    """Each kill point's run killed, what it left, and its rerun; and the uninterrupted run."""
+def runs(tiny_corpus_dir, tiny_tokenizer_dir, tmp_path_factory, subprocess_compilation_cache) -> dict:
+    """Each kill point's run killed, what it left, and its rerun; and the uninterrupted run.
+
+    The uninterrupted run goes first and alone: the 8 processes after it load its compiled
+    programs (the memory plan's probes, the step, the evaluation) from the persistent cache."""
     root = tmp_path_factory.mktemp("kill")
     config = root / "run.yaml"
     config.write_text(
@@ -68,14 +72,11 @@ def runs(tiny_corpus_dir, tiny_tokenizer_dir, tmp_path_factory) -> dict:
         "optim: {lr: 3.0e-3, warmup_steps: 2}\n"
     )
     helper = str(Path(__file__).with_name("kill_during_save.py"))
-    killed = _run_all(
-        {
-            "uninterrupted": _command(config, root / "uninterrupted"),
-            **{point: _command(config, root / point, helper, point, str(KILLED_SAVE)) for point in KILL_POINTS},
-        }
-    )
+    env = _env(subprocess_compilation_cache)
+    killed = _run_all({"uninterrupted": _command(config, root / "uninterrupted")}, env)
+    killed |= _run_all({point: _command(config, root / point, helper, point, str(KILLED_SAVE)) for point in KILL_POINTS}, env)
     left = {point: sorted(path.name for path in (root / point / "checkpoints").iterdir()) for point in KILL_POINTS}
-    resumed = _run_all({point: _command(config, root / point) for point in KILL_POINTS})
+    resumed = _run_all({point: _command(config, root / point) for point in KILL_POINTS}, env)
     return {"root": root, "killed": killed, "left": left, "resumed": resumed}
 
 

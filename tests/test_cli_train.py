@@ -83,8 +83,9 @@ def _metrics_lines(run_dir: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def stopped_run(tmp_path_factory):
-    """`jaxrap train` from a raw CSV, SIGTERMed after a few steps, then rerun to resume."""
+def stopped_run(tmp_path_factory, subprocess_compilation_cache):
+    """`jaxrap train` from a raw CSV, SIGTERMed after a few steps, then rerun to resume (loading
+    the first run's compiled programs from the persistent cache)."""
     root = tmp_path_factory.mktemp("cli_train")
     _write_csv(root / "lyrics.csv")
     config = root / "run.yaml"
@@ -95,7 +96,7 @@ def stopped_run(tmp_path_factory):
     )
     run_dir = root / "run"
     command = [sys.executable, "-m", "jaxrap", "train", "--config", str(config), "--run-dir", str(run_dir)]
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1", **subprocess_compilation_cache}
     process = subprocess.Popen([*command, "--source", str(root / "lyrics.csv")], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 240
@@ -158,14 +159,16 @@ _COLLECTIVE_TIMEOUT_FLAGS = "--xla_cpu_collective_call_terminate_timeout_seconds
 
 
 @pytest.mark.slow
-def test_four_devices_train_save_and_evaluate_through_the_cli_every_time(real_corpus_dir, tmp_path):
+def test_four_devices_train_save_and_evaluate_through_the_cli_every_time(real_corpus_dir, tmp_path, subprocess_compilation_cache):
     """Issue 17's hang, as a user met it: `jaxrap train` on 4 devices of a 2-core CPU, on the real
     corpus, with saves and evaluations during the run. The evaluation dispatched one collective
     program per validation batch without waiting (73 batches here), and once a device had 32
     queued, XLA:CPU deadlocked in the all-reduce and aborted the process (exit 134) in about
     half the runs: three runs in a row must all finish. The existing 4-device tests evaluated 6
-    songs (a few batches) and logged every step, so they never ran far enough ahead."""
-    env = {**os.environ, "XLA_FLAGS": f"{os.environ['XLA_FLAGS']} {_COLLECTIVE_TIMEOUT_FLAGS}"}
+    songs (a few batches) and logged every step, so they never ran far enough ahead. The second
+    and third runs load the first one's compiled programs from the persistent cache: the hang
+    was in running them, not in compiling them."""
+    env = {**os.environ, "XLA_FLAGS": f"{os.environ['XLA_FLAGS']} {_COLLECTIVE_TIMEOUT_FLAGS}", **subprocess_compilation_cache}
     overrides = [
         f"data.path={real_corpus_dir}", "data.vocab_size=512", "data.block_size=128",
         "model.shape.n_layer=2", "model.shape.n_embd=128", "model.shape.n_positions=128",

@@ -46,7 +46,7 @@ def _holder(lock: Path) -> int | None:
 
 @pytest.mark.slow
 def test_a_second_jaxrap_train_is_refused_at_once_and_a_killed_first_frees_the_lock(
-    tiny_corpus_dir, tiny_tokenizer_dir, tmp_path
+    tiny_corpus_dir, tiny_tokenizer_dir, tmp_path, subprocess_compilation_cache
 ):
     config = tmp_path / "run.yaml"
     config.write_text(
@@ -68,7 +68,10 @@ def test_a_second_jaxrap_train_is_refused_at_once_and_a_killed_first_frees_the_l
         "--samples",
         "0",
     ]
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1", "JAX_PLATFORMS": "cpu"}
+    # The second process compiles the memory plan's probes too, before it asks for the lock: it
+    # loads the first one's from the persistent cache.
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1", "JAX_PLATFORMS": "cpu",
+           **subprocess_compilation_cache}
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + TIMEOUT_S
