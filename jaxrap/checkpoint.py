@@ -232,7 +232,8 @@ def _drop_closed_loop_callbacks() -> None:
     - through asyncio's logger, each read task, gathering future or TensorStore future whose
       error nobody awaited any more: "Task exception was never retrieved" and the like;
     - as a RuntimeWarning, each of Orbax's read coroutines that was created but never started:
-      "coroutine '_read_array_index_and_device_put' was never awaited".
+      "coroutine '_read_array_index_and_device_put' was never awaited" (or its metadata's
+      ``Store._get_array_metadatas``).
 
     Installed once, before the first restore that may fail, the hooks drop exactly those and pass
     anything else on."""
@@ -250,9 +251,11 @@ def _drop_closed_loop_callbacks() -> None:
     warnings.filterwarnings("ignore", message=_ORBAX_READ_NEVER_AWAITED, category=RuntimeWarning)
 
 
-# The coroutines of orbax/checkpoint/_src/serialization/serialization.py that read arrays.
+# The coroutines of orbax/checkpoint/_src/serialization/serialization.py that read arrays, and
+# the one of _src/metadata/array_metadata_store.py that reads their metadata.
 _ORBAX_READ_NEVER_AWAITED = (
-    r"coroutine '(_read_shard|_read_array_index_and_device_put|_read_and_create_array|async_deserialize)' was never awaited"
+    r"coroutine '(_read_shard|_read_array_index_and_device_put|_read_and_create_array|async_deserialize"
+    r"|Store\._get_array_metadatas)' was never awaited"
 )
 
 

@@ -104,3 +104,22 @@ def test_a_kill_anywhere_in_a_save_resumes_to_the_losses_of_an_uninterrupted_run
         assert (record["loss"], record["grad_norm"]) == (reference["loss"], reference["grad_norm"]), record["step"]
     assert records[-1]["eval_loss"] == uninterrupted[-1]["eval_loss"]
     assert sorted(path.name for path in (run_dir / "checkpoints").iterdir()) == [str(STEPS)]  # nothing partial left
+
+
+@pytest.mark.parametrize(
+    "coroutine", ["_read_array_index_and_device_put", "async_deserialize", "Store._get_array_metadatas"]
+)
+def test_orbax_reads_left_unawaited_after_a_failed_restore_are_not_shown(coroutine, monkeypatch):
+    import warnings
+
+    from jaxrap import checkpoint
+
+    # Python's own hook, so that the filters go in again here, whatever an earlier test installed;
+    # both the hook and the warning filters are restored after the test.
+    monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        checkpoint._drop_closed_loop_callbacks()
+        warnings.warn(f"coroutine '{coroutine}' was never awaited", RuntimeWarning, stacklevel=1)
+        warnings.warn("coroutine 'someone_elses' was never awaited", RuntimeWarning, stacklevel=1)
+    assert [str(warning.message) for warning in shown] == ["coroutine 'someone_elses' was never awaited"]
