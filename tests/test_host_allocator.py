@@ -4,6 +4,7 @@ entry points (``jaxrap``, ``python tui.py``) set it up before anything else."""
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -59,7 +60,7 @@ def last_rounds(setup: str, **env: str) -> tuple[list[int], list[int]]:
     return numbers[:4], numbers[4:]
 
 
-needs_glibc = pytest.mark.skipif(not os.confstr("CS_GNU_LIBC_VERSION"), reason="glibc's mallopt settings only")
+needs_glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt settings only")
 
 
 @needs_glibc
