@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "machine": f"{platform.processor() or platform.machine()}, {jax.device_count()} {jax.default_backend()} device(s),"
                    f" {__import__('os').cpu_count()} cores",
-        "jax": jax.__version__, "malloc": "freed memory kept (jaxrap.host_allocator)" if kept else "system defaults",
+        "jax": jax.__version__, "malloc": "freed memory kept" if kept else "glibc defaults",
         "steps": args.steps, "repeats": args.repeats, "matmul_size": args.matmul_size,
     }
     report["peak_jax"] = jax_matmul_peak(args.matmul_size)

@@ -9,7 +9,8 @@ checkpoints of this size come). Then, each in a fresh process, loads it with
 ``jaxrap.model.hf.load_pretrained`` as training does (float32, straight onto a device sharding)
 and as generation does (float32 host arrays), and reads the process's peak resident set
 (``ru_maxrss``) against its resident set just before loading (jax and jaxrap imported, the
-device up). The files are deleted afterwards unless ``--keep``.
+device up, glibc's malloc set as the ``jaxrap`` command sets it: ``jaxrap.host_allocator``).
+The files are deleted afterwards unless ``--keep``.
 
 The figure that matters is the peak increase over the loaded params' own size: loading all
 tensors first and converting them after would need the file's size on top of the result (1.5x
@@ -48,6 +49,8 @@ def write_model(directory: Path) -> dict:
 
 PROBE = """
 import json, resource, sys, time
+from jaxrap.host_allocator import keep_freed_memory
+keep_freed_memory()  # as `jaxrap train` and `generate` start (JAXRAP_MALLOC=system: glibc's defaults)
 import jax, numpy as np
 from jaxrap.model import hf, lm
 directory, placed = sys.argv[1], sys.argv[2] == "placed"
