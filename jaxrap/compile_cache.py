@@ -5,7 +5,7 @@ platformdirs' user cache directory, ``jaxrap/xla`` (``~/.cache/jaxrap/xla`` on L
 Every program is cached, however small or quick to compile: the sampler's programs take
 seconds to compile (README, Benchmarks — sampling), which a second `jaxrap generate` should
 not pay.
-Call before the first jitted call; `jaxrap generate`, `train` and `tui` do.
+Call before the first jitted call; `jaxrap generate`, `next-bar` and the studio (`tui`) do.
 """
 
 from __future__ import annotations
