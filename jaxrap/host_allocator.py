@@ -16,7 +16,7 @@ per-thread caches (tcache), so threads rarely meet on the arena's lock.
 The cost is memory: glibc's ``posix_memalign`` leaves small remainders between freed chunks,
 so the heap settles at a few temporary buffers' worth of freed memory rather than one
 (llama-tiny's step: about 500 MB more resident memory than glibc's defaults, stable over 90
-steps; a bare 144 MB-temporary program: 7 buffers' worth, then stable). That is why it applies
+steps; a bare program with a 144 MB temporary: about 5 buffers' worth more, 760 MB, then stable). That is why it applies
 only where XLA runs on the host's CPU, whose programs are small: not where an accelerator's
 PJRT plugin (``jax_plugins``, ``libtpu``) is installed, nor where ``JAX_PLATFORMS`` names
 another platform first. ``JAXRAP_MALLOC``: ``keep`` (the default) or ``system`` (glibc's
