@@ -235,8 +235,11 @@ def _drop_closed_loop_callbacks() -> None:
       "coroutine '_read_array_index_and_device_put' was never awaited" (or its metadata's
       ``Store._get_array_metadatas``).
 
-    Installed once, before the first restore that may fail, the hooks drop exactly those and pass
-    anything else on."""
+    Installed before each restore that may fail (the hooks once, the warning filter every time:
+    whoever resets the warning filters, as pytest does per test, leaves the hooks in place), they
+    drop exactly those and pass anything else on."""
+    # Re-adding an identical filter moves it to the front instead of adding another.
+    warnings.filterwarnings("ignore", message=_ORBAX_READ_NEVER_AWAITED, category=RuntimeWarning)
     previous = sys.unraisablehook
     if getattr(previous, "drops_closed_loop_callbacks", False):
         return
@@ -248,7 +251,6 @@ def _drop_closed_loop_callbacks() -> None:
     hook.drops_closed_loop_callbacks = True  # type: ignore[attr-defined]
     sys.unraisablehook = hook
     logging.getLogger("asyncio").addFilter(_AbandonedReadErrors())
-    warnings.filterwarnings("ignore", message=_ORBAX_READ_NEVER_AWAITED, category=RuntimeWarning)
 
 
 # The coroutines of orbax/checkpoint/_src/serialization/serialization.py that read arrays, and

@@ -114,12 +114,15 @@ def test_orbax_reads_left_unawaited_after_a_failed_restore_are_not_shown(corouti
 
     from jaxrap import checkpoint
 
-    # Python's own hook, so that the filters go in again here, whatever an earlier test installed;
-    # both the hook and the warning filters are restored after the test.
+    # Python's own hook, so that the hooks go in here whatever an earlier test installed; the hook
+    # and the warning filters are restored after the test.
     monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)
-    with warnings.catch_warnings(record=True) as shown:
-        warnings.simplefilter("always")
-        checkpoint._drop_closed_loop_callbacks()
-        warnings.warn(f"coroutine '{coroutine}' was never awaited", RuntimeWarning, stacklevel=1)
-        warnings.warn("coroutine 'someone_elses' was never awaited", RuntimeWarning, stacklevel=1)
+    with warnings.catch_warnings():
+        checkpoint._drop_closed_loop_callbacks()  # an earlier restore
+        with warnings.catch_warnings(record=True) as shown:
+            warnings.resetwarnings()  # as pytest resets them between tests; the hooks stay
+            warnings.simplefilter("always")
+            checkpoint._drop_closed_loop_callbacks()  # the next restore
+            warnings.warn(f"coroutine '{coroutine}' was never awaited", RuntimeWarning, stacklevel=1)
+            warnings.warn("coroutine 'someone_elses' was never awaited", RuntimeWarning, stacklevel=1)
     assert [str(warning.message) for warning in shown] == ["coroutine 'someone_elses' was never awaited"]
