@@ -4,8 +4,10 @@ Where: ``$JAXRAP_COMPILATION_CACHE`` if set (an empty value turns the cache off)
 platformdirs' user cache directory, ``jaxrap/xla`` (``~/.cache/jaxrap/xla`` on Linux).
 Every program is cached, however small or quick to compile: the sampler's programs take
 seconds to compile (README, Benchmarks — sampling), which a second `jaxrap generate` should
-not pay.
-Call before the first jitted call; `jaxrap generate`, `next-bar` and the studio (`tui`) do.
+not pay, and a rerun of `jaxrap train` loads its memory plan's probes and its steps
+(docs/training.md, Compilation cache).
+Call before the first jitted call; `jaxrap train`, `plan`, `eval`, `generate`, `next-bar` and
+the studio (`tui`) do. With several processes, JAX writes entries from process 0 only.
 """
 
 from __future__ import annotations

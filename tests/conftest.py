@@ -18,6 +18,9 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 # compares a 4-device mesh with a 1-device one (jax.devices()[:1]). Un-sharded jits still run on
 # device 0 alone.
 os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4".strip()
+# No test reads or writes the user's persistent XLA compilation cache (jaxrap.compile_cache): it
+# is off in this process and in every process a test starts; a test that wants one names its own.
+os.environ["JAXRAP_COMPILATION_CACHE"] = ""
 
 REAL_CORPUS_ENV = "JAXRAP_LYRICS_CSV"
 
@@ -177,17 +180,13 @@ def conditioned_model_dir(tiny_corpus_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def subprocess_compilation_cache(tmp_path_factory) -> dict[str, str]:
     """Environment entries that give `jaxrap` subprocesses one persistent XLA compilation cache
-    for the session (JAX's own variables; ``jaxrap train`` never sets a cache, and a command run
-    with JAXRAP_COMPILATION_CACHE="" leaves them alone), every program cached however quick.
+    for the session (``jaxrap.compile_cache``), every program cached however quick.
 
     For tests that start several processes compiling the same programs (a run and its rerun):
     the later ones load them instead of compiling again. Opt-in, and for processes only: this
     pytest process does not get it (count_compilations counts XLA compilations).
     """
-    return {
-        "JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("subprocess_xla_cache")),
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-    }
+    return {"JAXRAP_COMPILATION_CACHE": str(tmp_path_factory.mktemp("subprocess_xla_cache"))}
 
 
 @pytest.fixture

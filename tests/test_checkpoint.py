@@ -31,7 +31,6 @@ def _env(compilation_cache: dict[str, str]) -> dict[str, str]:
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
         "JAX_PLATFORMS": "cpu",
-        "JAXRAP_COMPILATION_CACHE": "",
         **compilation_cache,
     }
 

@@ -20,11 +20,11 @@ from jaxrap.model.llama_config import LlamaConfig
 from jaxrap.model.registry import config_from_hf_dict
 from jaxrap.sample.decode import MAX_CONTEXT, context_length
 
-ENV = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1", "JAXRAP_COMPILATION_CACHE": ""}
+ENV = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
 
 
-def _jaxrap(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jaxrap", *args], capture_output=True, text=True, timeout=300, env=ENV)
+def _jaxrap(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "jaxrap", *args], capture_output=True, text=True, timeout=300, env={**ENV, **env})
 
 
 def _one_line_error(result: subprocess.CompletedProcess, message: str) -> None:
@@ -111,7 +111,7 @@ def test_the_sampler_caps_a_long_context():
 def test_llama_tiny_cpu_end_to_end_through_the_cli(real_corpus_dir, tmp_path):
     """configs/llama_tiny_cpu.yaml as shipped, shrunk: train, eval, generate with a rhyme scheme
     and a syllable target, export, and the export loaded by transformers' LlamaForCausalLM gives
-    jaxrap's logits."""
+    jaxrap's logits. The commands share a persistent compilation cache, as a user's do."""
     import torch
     import transformers
 
@@ -126,14 +126,17 @@ def test_llama_tiny_cpu_end_to_end_through_the_cli(real_corpus_dir, tmp_path):
                "--run-dir", str(run), "--samples", "1"]
     for override in shrink:
         command += ["--set", override]
-    trained = _jaxrap(*command)
+    cache = {"JAXRAP_COMPILATION_CACHE": str(tmp_path / "xla")}
+    trained = _jaxrap(*command, **cache)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "model: Llama 2 layers x 64 wide, 4 heads (2 key/value)" in trained.stdout
-    evaluated = _jaxrap("eval", "--model", str(run), "--data", str(real_corpus_dir), "--json", "--no-judge")
+    evaluated = _jaxrap("eval", "--model", str(run), "--data", str(real_corpus_dir), "--json", "--no-judge",
+                        JAX_DEBUG_LOG_MODULES="jax._src.compiler", **cache)  # logs each cache hit and miss
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert json.loads(evaluated.stdout)["loss"] < 6.3  # below uniform over 512 tokens
+    assert "Persistent compilation cache hit for 'jit_" in evaluated.stderr  # what train compiled alike
     generated = _jaxrap("generate", "--model", str(run), "--prompt", "", "--rhyme-scheme", "AABB", "--syllables", "12",
-                        "--max-bars", "4", "--seed", "0", "--artist", "Disiz")
+                        "--max-bars", "4", "--seed", "0", "--artist", "Disiz", **cache)
     assert generated.returncode == 0, generated.stderr[-3000:]
     assert len(generated.stdout.strip().splitlines()) >= 2 and "bars met their targets" in generated.stderr
     exported = _jaxrap("export", "--run-dir", str(run), "--out", str(out))

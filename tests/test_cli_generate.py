@@ -22,11 +22,6 @@ def generator(tiny_lyrics_model_dir):
     return Generator.load(tiny_lyrics_model_dir)
 
 
-@pytest.fixture(autouse=True)
-def no_compilation_cache(monkeypatch):
-    monkeypatch.setenv("JAXRAP_COMPILATION_CACHE", "")  # in-process runs leave the user's cache alone
-
-
 def generate(model_dir, *flags: str) -> int:
     return main(["generate", "--model", str(model_dir), *flags])
 
@@ -40,9 +35,8 @@ def generate_process(model_dir, *flags: str, **options) -> tuple[int, str, str]:
     """(exit status, stdout, stderr) of `jaxrap generate` in a new process, decoded as written
     (a random model's text may hold a \r, which text mode would turn into a newline)."""
     command = [sys.executable, "-m", "jaxrap", "generate", "--model", str(model_dir), *flags]
-    environment = {**os.environ, "JAXRAP_COMPILATION_CACHE": ""}
     streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **options}
-    result = subprocess.run(command, env=environment, timeout=120, **streams)
+    result = subprocess.run(command, timeout=120, **streams)
     return result.returncode, result.stdout.decode(), (result.stderr or b"").decode()
 
 
@@ -178,8 +172,7 @@ def test_a_new_process_writes_the_same_bars(tiny_lyrics_model_dir, generator, tm
     flags = ["--rhyme-scheme", "ABAB", "--syllables", "5", "--candidates", "3", "--max-bars", "3",
              "--max-new-tokens", "80", "--seed", "12"]
     command = [sys.executable, "-m", "jaxrap", "generate", "--model", str(tiny_lyrics_model_dir), "--prompt", PROMPT, *flags]
-    environment = {**os.environ, "JAXRAP_COMPILATION_CACHE": ""}
-    result = subprocess.run(command, capture_output=True, env=environment, timeout=180, check=True)
+    result = subprocess.run(command, capture_output=True, timeout=180, check=True)
     params = SamplingParams(rhyme_scheme="ABAB", syllables=5, candidates=3, max_bars=3, max_new_tokens=80, seed=12)
     assert result.stdout.decode() == line(PROMPT + generator.generate(PROMPT, params)[0])
 

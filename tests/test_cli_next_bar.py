@@ -18,11 +18,6 @@ VERSE = "[Couplet]\nJ'traîne au quartier\n\nOn rêvait d'Paris\n"
 FLAGS = ["--rhyme-scheme", "AABB", "--syllables", "4", "--syllable-tolerance", "1", "--candidates", "3", "--seed", "2"]
 
 
-@pytest.fixture(autouse=True)
-def no_compilation_cache(monkeypatch):
-    monkeypatch.setenv("JAXRAP_COMPILATION_CACHE", "")
-
-
 def test_the_candidates_are_printed_one_per_line_met_first(tiny_lyrics_model_dir, tmp_path, capsys):
     song = tmp_path / "verse.txt"
     song.write_text(VERSE, encoding="utf-8")
@@ -46,7 +41,7 @@ def column(text: str) -> str:
 
 def run_cli(*flags: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "jaxrap", "next-bar", *flags], input=stdin, capture_output=True,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "JAXRAP_COMPILATION_CACHE": ""},
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
                           timeout=120)
 
 

@@ -53,7 +53,7 @@ def _train(config, run_dir: Path, *trackers, mesh=None):
 
 
 def _jaxrap(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "JAXRAP_COMPILATION_CACHE": "", "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    environment = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
     return subprocess.run([sys.executable, "-m", "jaxrap", *args], env=environment, capture_output=True, text=True,
                           timeout=timeout)
 

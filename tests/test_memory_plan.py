@@ -28,8 +28,8 @@ def _config(*overrides: str):
     return load_config(None, ["model.init=some/base", "data.block_size=64", "train.per_device_batch_size=2", *overrides])
 
 
-def _jaxrap(*args: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "JAXRAP_COMPILATION_CACHE": "", "XLA_FLAGS": ""}
+def _jaxrap(*args: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "XLA_FLAGS": "", **env}
     return subprocess.run([sys.executable, "-m", "jaxrap", *args], env=environment, capture_output=True, text=True, timeout=300)
 
 
@@ -92,8 +92,10 @@ def test_sizes_read_and_print():
 
 
 def test_jaxrap_plan_prints_both_methods_and_what_to_change(tmp_path):
+    """And keeps its probes in the persistent compilation cache, for the `jaxrap train` after it."""
     result = _jaxrap("plan", "--config", str(CONFIGS / "tiny_cpu.yaml"), "--set", "model.shape.n_layer=2",
-                     "--set", "data.block_size=64", "--devices", "4", "--device-memory", "1MiB")
+                     "--set", "data.block_size=64", "--devices", "4", "--device-memory", "1MiB",
+                     JAXRAP_COMPILATION_CACHE=str(tmp_path / "xla"))
     assert result.returncode == 1, result.stderr[-3000:]  # full fine-tuning does not fit 1 MiB
     lines = result.stdout.splitlines()
     assert "4 cpu device(s), mesh data 4 x fsdp 1" in lines[0]
@@ -103,6 +105,7 @@ def test_jaxrap_plan_prints_both_methods_and_what_to_change(tmp_path):
     assert lines[10].startswith("full fine-tuning: the largest term is activations")
     assert lines[11] == "to fit, change:" and any("mesh.fsdp: 4" in line for line in lines[12:])
     assert result.stderr == ""
+    assert any((tmp_path / "xla").iterdir())
 
 
 @pytest.mark.parametrize(

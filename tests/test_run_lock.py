@@ -68,8 +68,8 @@ def test_a_second_jaxrap_train_is_refused_at_once_and_a_killed_first_frees_the_l
         "--samples",
         "0",
     ]
-    # The second process compiles the memory plan's probes too, before it asks for the lock: it
-    # loads the first one's from the persistent cache.
+    # The second process compiles the memory plan's probe too, before it asks for the lock: it
+    # loads the first one's from the persistent cache (asserted below).
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1", "JAX_PLATFORMS": "cpu",
            **subprocess_compilation_cache}
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -83,7 +83,7 @@ def test_a_second_jaxrap_train_is_refused_at_once_and_a_killed_first_frees_the_l
         elsewhere = tmp_path / "elsewhere"
         second = subprocess.run(
             [*command, "--set", f"data.path={elsewhere}", "--source", str(tmp_path / "lyrics.csv")],
-            env=env,
+            env={**env, "JAX_DEBUG_LOG_MODULES": "jax._src.compiler"},  # logs each cache hit and miss
             capture_output=True,
             text=True,
             timeout=TIMEOUT_S,
@@ -92,6 +92,9 @@ def test_a_second_jaxrap_train_is_refused_at_once_and_a_killed_first_frees_the_l
         holder = f"(pid {first.pid} on host {socket.gethostname()} since"
         assert f"another `jaxrap train` is writing to this run directory {holder}" in second.stderr
         assert "Traceback" not in second.stderr
+        # `jaxrap train` keeps its programs in the persistent cache: the second loaded the probe.
+        assert "Persistent compilation cache hit for 'jit_train_step'" in second.stderr
+        assert "CACHE MISS for 'jit_train_step'" not in second.stderr
         assert not elsewhere.exists()
         assert first.poll() is None  # the first one trains on
 

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pytest
 
-from jaxrap.compile_cache import ENV_VAR
 from jaxrap.tui.history import DATA_DIR_ENV, History
 from jaxrap.tui.serve import exposure_warning
 from jaxrap.tui.widgets.history_view import _CONTROL as CONTROL  # what the history's cards show as U+FFFD
@@ -59,7 +58,7 @@ def free_port() -> int:
 
 
 def environment(data_dir: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), DATA_DIR_ENV: str(data_dir), ENV_VAR: ""}
+    return {**os.environ, "PYTHONPATH": str(REPO), DATA_DIR_ENV: str(data_dir)}
 
 
 def jaxrap_tui(*argv: str, data_dir: Path) -> subprocess.CompletedProcess:

@@ -8,7 +8,6 @@ import asyncio
 import threading
 from pathlib import Path
 
-from jaxrap.compile_cache import ENV_VAR
 from jaxrap.data.artists import SongPrompt
 from jaxrap.load import LoadedModel
 from jaxrap.model.config import GPT2Config
@@ -46,11 +45,9 @@ def stand_in(engine: StandInEngine | None = None):
 
 
 def temporary_data_dir(tmp_path: Path, monkeypatch) -> Path:
-    """History, verses and exports in a temporary data dir; a working directory without runs/;
-    no persistent compilation cache in the user's cache directory. Each test module's autouse
-    ``data_dir`` fixture calls it."""
+    """History, verses and exports in a temporary data dir; a working directory without runs/.
+    Each test module's autouse ``data_dir`` fixture calls it."""
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
-    monkeypatch.setenv(ENV_VAR, "")
     monkeypatch.chdir(tmp_path)
     return tmp_path / "data"
 

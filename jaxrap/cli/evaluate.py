@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from jaxrap.compile_cache import enable_compilation_cache
     from jaxrap.evaluate.artist_classifier import judged_artists
     from jaxrap.evaluate.perplexity import check_block_size
     from jaxrap.evaluate.report import evaluate_model
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.block_size is not None:  # the config alone can tell: before any weight is read
         check_block_size(load_model_config(args.model), args.block_size)
+    enable_compilation_cache()  # the scoring step and the sampler, loaded by the next eval of the model
     console = Console(stderr=True)
     with console.status("loading the model") as status:
         loaded = load_model(args.model)

@@ -58,9 +58,11 @@ def run(args: argparse.Namespace) -> int:
     devices = _devices(args.devices)
 
     from jaxrap.byte_sizes import format_size
+    from jaxrap.compile_cache import enable_compilation_cache
     from jaxrap.sharding import make_mesh
     from jaxrap.train.memory_plan import device_capacity, plan_both, planned_model_config, render, suggestions
 
+    enable_compilation_cache()  # `jaxrap train` of the same config then loads the probes compiled here
     mesh = make_mesh(config.mesh, devices)
     model_config = planned_model_config(config)
     capacity, source = device_capacity(devices, setting) if setting is not None or args.devices is None else (None, "")

@@ -66,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
     initialize(args.coordinator, args.num_processes, args.process_id, auto=args.distributed)
 
     import jax
+
+    from jaxrap.compile_cache import enable_compilation_cache
+
+    enable_compilation_cache()  # a rerun loads the memory plan's probes and the steps (docs/training.md)
     from rich.console import Console
 
     from jaxrap.rundir import RunDir
