@@ -68,7 +68,7 @@ needs_glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glib
 def test_a_freed_buffer_is_reused_without_page_faults(entry):
     faults, resident = last_rounds(ENTRY_POINTS[entry])
     assert max(faults) < PAGES // 100
-    assert len(set(resident)) == 1  # the heap has stopped growing
+    assert max(resident) - min(resident) < PAGES // 100  # the heap has stopped growing (a page may come and go)
 
 
 @needs_glibc
