@@ -38,15 +38,17 @@ def _train(config: Path, root: Path, run: str, source: str) -> list[str]:
 def _stopped_then_rerun(command: list[str], run_dir: Path, env: dict[str, str]) -> tuple[float, float]:
     """(seconds until the SIGTERMed first leg exited, seconds of the rerun that resumes it)."""
     start = time.perf_counter()
-    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    metrics = run_dir / "metrics.jsonl"
-    while first.poll() is None and (not metrics.is_file() or len(metrics.read_text().splitlines()) < STOP_AFTER):
-        time.sleep(0.05)
-    first.send_signal(signal.SIGTERM)
-    _, error = first.communicate()
-    if first.returncode != 0:
-        raise SystemExit(f"the first leg failed:\n{error[-3000:]}")
-    stopped = time.perf_counter() - start
+    with tempfile.TemporaryFile("w+") as error:  # a file, not a pipe nobody reads while it runs
+        first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=error, text=True)
+        metrics = run_dir / "metrics.jsonl"
+        while first.poll() is None and (not metrics.is_file() or len(metrics.read_text().splitlines()) < STOP_AFTER):
+            time.sleep(0.05)
+        first.send_signal(signal.SIGTERM)
+        first.wait()
+        stopped = time.perf_counter() - start
+        if first.returncode != 0:
+            error.seek(0)
+            raise SystemExit(f"the first leg failed:\n{error.read()[-3000:]}")
     start = time.perf_counter()
     rerun = subprocess.run(command, env=env, capture_output=True, text=True)
     if rerun.returncode != 0 or "resumed from checkpoint" not in rerun.stdout:
@@ -60,7 +62,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--csv", default=os.environ.get("JAXRAP_LYRICS_CSV", str(REPO.parent / "shared/data/lyrics_df_2.csv")))
     args = parser.parse_args()
-    print(f"jaxrap train --set train.steps={STEPS}, SIGTERM after step {STOP_AFTER}, then the same command again;"
+    print(f"jaxrap train --set train.steps={STEPS}, SIGTERM once step {STOP_AFTER} is logged, then the same command again;"
           f" medians of {args.rounds} round(s), seconds")
     print(f"{'config':16s} {'first leg: off':>15s} {'cache':>7s} {'rerun: off':>11s} {'cache':>7s} {'rerun off / cache':>18s}")
     for name in args.configs.split(","):

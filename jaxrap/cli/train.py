@@ -66,16 +66,14 @@ def run(args: argparse.Namespace) -> int:
     initialize(args.coordinator, args.num_processes, args.process_id, auto=args.distributed)
 
     import jax
-
-    from jaxrap.compile_cache import enable_compilation_cache
-
-    enable_compilation_cache()  # a rerun loads the memory plan's probes and the steps (docs/training.md)
     from rich.console import Console
 
+    from jaxrap.compile_cache import enable_compilation_cache
     from jaxrap.rundir import RunDir
     from jaxrap.train.pipeline import run_training
     from jaxrap.train.trackers import ConsoleTracker, JsonlTracker, TensorBoardTracker, Tracker
 
+    enable_compilation_cache()  # a rerun loads the memory plan's probes and the steps (docs/training.md)
     run = RunDir(run_dir)
     leader = jax.process_index() == 0
     console = Console(highlight=False, quiet=not leader)
