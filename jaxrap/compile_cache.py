@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from jaxrap.errors import JaxrapError
+
 ENV_VAR = "JAXRAP_COMPILATION_CACHE"
 
 
@@ -29,11 +31,22 @@ def compilation_cache_dir() -> Path | None:
 
 
 def enable_compilation_cache() -> Path | None:
-    """Turn the persistent cache on (see the module docstring); the directory, or None if off."""
+    """Turn the persistent cache on (see the module docstring); the directory, or None if off.
+    A JaxrapError when the directory cannot be made or written (JAX would only warn on each
+    read and compile on)."""
     import jax
 
     directory = compilation_cache_dir()
     if directory is not None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            if not os.access(directory, os.W_OK):
+                raise PermissionError("not writable")
+        except OSError as error:
+            raise JaxrapError(
+                f"compilation cache {directory}: cannot write there ({error.strerror or error});"
+                f" set {ENV_VAR} to a writable directory, or to an empty value to compile without the cache"
+            ) from None
         jax.config.update("jax_compilation_cache_dir", str(directory))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
