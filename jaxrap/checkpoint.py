@@ -11,15 +11,17 @@ side imports the other.
 - ``train_state``: ``step``, ``opt_state`` and ``rng`` (what resuming needs besides params);
 - ``meta``: JSON with ``step``, the data iterator position (``data``), the resolved run config
   (``config``), what the run trains beyond its params (``model``: a LoRA run's base, by
-  ``model.init`` and fingerprint, and its adapters' spec) and ``eval_loss`` when the step
-  evaluated;
+  ``model.init`` and fingerprint, and its adapters' spec), ``eval_loss`` when the step
+  evaluated, and ``checksums``: one per array of ``params`` and of ``train_state``
+  (``jaxrap.array_checksums``), compared when they are restored;
 
 plus Orbax's ``metrics`` (``eval_loss``) that ranks checkpoints. Saves are asynchronous: the
 arrays are copied off the devices while ``save`` blocks, written by a background thread, and
 the step directory appears under its final name only once complete (Orbax writes to
 ``<step>.orbax-checkpoint-tmp-*`` and renames), so a run killed mid-save leaves no partial
 checkpoint that looks whole. A finalized checkpoint that still fails to restore (a file
-deleted or truncated afterwards) is skipped with a warning in favour of the one before; a
+deleted or truncated afterwards, or arrays that decode to values other than those saved:
+``DamagedCheckpoint``) is skipped with a warning in favour of the one before; a
 training run (a writable ``Checkpoints``) also moves it aside to
 ``<step>.unreadable-<time>`` (outside Orbax's step names, kept for inspection), so that saving
 that step again later does not collide with it. Loading a model (read-only) moves nothing.
@@ -44,10 +46,12 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
+from jaxrap import array_checksums
 from jaxrap.errors import JaxrapError
 
 ITEMS = ("params", "train_state", "meta")
 EVAL_LOSS = "eval_loss"
+CHECKSUMS = "checksums"
 _TRAIN_STATE_KEYS = ("step", "opt_state", "rng")
 
 
@@ -103,12 +107,14 @@ class Checkpoints:
 
     def save(self, step: int, state: dict[str, Any], meta: dict[str, Any], eval_loss: float | None = None) -> None:
         """Start saving ``state`` (params, opt_state, step, rng) and ``meta`` as ``step``."""
+        items = {"params": state["params"], "train_state": {key: state[key] for key in _TRAIN_STATE_KEYS}}
+        sums = {name: array_checksums.checksums(tree) for name, tree in items.items()}
         self.manager.save(
             step,
             args=ocp.args.Composite(
-                params=ocp.args.StandardSave(state["params"]),
-                train_state=ocp.args.StandardSave({key: state[key] for key in _TRAIN_STATE_KEYS}),
-                meta=ocp.args.JsonSave({**meta, "step": step, EVAL_LOSS: eval_loss}),
+                params=ocp.args.StandardSave(items["params"]),
+                train_state=ocp.args.StandardSave(items["train_state"]),
+                meta=ocp.args.JsonSave({**meta, "step": step, EVAL_LOSS: eval_loss, CHECKSUMS: sums}),
             ),
             metrics={EVAL_LOSS: eval_loss} if eval_loss is not None else None,
             force=True,
@@ -124,6 +130,7 @@ class Checkpoints:
                 meta=ocp.args.JsonRestore(),
             ),
         )
+        _verify_checksums(restored.meta, params=restored.params, train_state=restored.train_state)
         return {"params": restored.params, **restored.train_state}, restored.meta
 
     def restore_meta(self, step: int) -> dict[str, Any]:
@@ -132,7 +139,10 @@ class Checkpoints:
 
     def restore_params(self, step: int, abstract_params: Any) -> Any:
         """The params of ``step``, without reading the optimizer state."""
-        restored = self.manager.restore(step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params)))
+        restored = self.manager.restore(
+            step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params), meta=ocp.args.JsonRestore())
+        )
+        _verify_checksums(restored.meta, params=restored.params)
         return restored.params
 
     def restore_newest_valid(
@@ -200,6 +210,22 @@ class Checkpoints:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class DamagedCheckpoint(Exception):
+    """A checkpoint's arrays were read, but differ from the checksums saved with them."""
+
+
+def _verify_checksums(meta: dict[str, Any], **items: Any) -> None:
+    """Raise ``DamagedCheckpoint`` naming the arrays of ``items`` whose checksums differ from
+    those ``meta`` recorded (checkpoints saved before checksums were recorded pass)."""
+    saved = meta.get(CHECKSUMS, {})
+    damaged = [
+        f"{name}{path}" for name, tree in items.items() if name in saved for path in array_checksums.mismatches(tree, saved[name])
+    ]
+    if damaged:
+        named = ", ".join(damaged[:3]) + (f" and {len(damaged) - 3} more" if len(damaged) > 3 else "")
+        raise DamagedCheckpoint(f"{named}: values differ from the checksums saved with them")
 
 
 def _same_step_everywhere(step: int | None) -> None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
+from checkpoint_damage import change_one_value, zero_data_files
 
 from jaxrap.checkpoint import Checkpoints
 from jaxrap.config import MeshConfig, load_config
@@ -50,9 +52,7 @@ def _train(config, run: RunDir, *trackers, mesh=None):
 
 def _damage(step_dir: Path) -> None:
     """Overwrite the params item's data files, as a disk error or a half-copied directory would."""
-    for file in (step_dir / "params").rglob("*"):
-        if file.is_file() and file.parent.name == "d":
-            file.write_bytes(b"\0" * 16)
+    zero_data_files(step_dir / "params")
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +173,46 @@ def test_a_damaged_latest_checkpoint_is_moved_aside_and_saved_again(runs, tmp_pa
     assert resumed.step == STEPS
     jax.tree.map(np.testing.assert_array_equal, resumed.params, whole.params)
     assert dict(log.records)[STEPS]["loss"] == dict(runs["whole_log"].records)[STEPS]["loss"]
+
+
+@pytest.mark.parametrize("item", ["params", "train_state"])
+def test_a_checkpoint_that_reads_back_other_values_is_refused_like_an_unreadable_one(runs, tmp_path, item):
+    """Files that still decode, to other values (a flipped bit, a bad copy): Orbax reads them
+    without complaint, and training used to resume from them. The checksums saved with the
+    checkpoint catch it; resuming falls back and ends equal to the uninterrupted run."""
+    import shutil
+
+    copy = RunDir(tmp_path / "copy")
+    shutil.copytree(runs["whole"].path, copy.path)
+    name = change_one_value(copy.checkpoints_dir / str(STEPS) / item)
+    changed = re.compile(rf"\(DamagedCheckpoint: {item}\[\S*{name}\S*: values differ from the checksums saved with them\)")
+    warnings = []
+    model = load_run_model(copy.path, warn=warnings.append)  # reads params only
+    if item == "params":
+        assert model.step == 8 and len(warnings) == 1
+        assert f"checkpoint {STEPS}" in warnings[0] and changed.search(warnings[0]), warnings[0]
+    else:
+        assert model.step == STEPS and warnings == []  # its params are intact
+
+    result, log = _train(runs["config"], copy)
+    assert log.started == (8, STEPS) and result.step == STEPS
+    assert any(f"checkpoint {STEPS}" in text and changed.search(text) for text in log.messages), log.messages
+    resumed, whole = load_run_model(copy.path), load_run_model(runs["whole"].path)
+    jax.tree.map(np.testing.assert_array_equal, resumed.params, whole.params)
+
+
+def test_checkpoints_saved_without_checksums_still_restore(runs, tmp_path):
+    """Runs saved before checkpoints recorded checksums resume and load as before."""
+    import shutil
+
+    copy = RunDir(tmp_path / "copy")
+    shutil.copytree(runs["whole"].path, copy.path)
+    for meta_file in copy.checkpoints_dir.glob("*/meta/metadata"):
+        meta = json.loads(meta_file.read_text())
+        assert len(meta.pop("checksums")["params"]) == len(jax.tree.leaves(load_run_model(runs["whole"].path).params))
+        meta_file.write_text(json.dumps(meta))
+    warnings = []
+    assert load_run_model(copy.path, warn=warnings.append).step == STEPS and warnings == []
 
 
 def test_a_changed_config_is_refused_on_resume(runs):
