@@ -17,7 +17,7 @@ DTYPES = [np.float32, jnp.bfloat16, np.int32, np.uint32, np.uint8, np.bool_]
 
 @settings(max_examples=60, deadline=None)
 @given(data=st.data(), dtype=st.sampled_from(DTYPES))
-def test_a_change_to_any_one_element_changes_both_sums(data, dtype):
+def test_a_change_to_any_one_element_changes_the_checksum(data, dtype):
     shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, max_side=7))
     width = np.dtype(dtype).itemsize * 8
     words = data.draw(hnp.arrays(np.uint64, shape, elements=st.integers(0, 2**width - 1)))
@@ -32,8 +32,7 @@ def test_a_change_to_any_one_element_changes_both_sums(data, dtype):
         unsigned = np.dtype(f"uint{width}")
         before = jax.lax.bitcast_convert_type(jnp.asarray(words.astype(unsigned)), dtype)
         after = jax.lax.bitcast_convert_type(jnp.asarray(changed.astype(unsigned)), dtype)
-    (sum_before,), (sum_after,) = checksums(before), checksums(after)
-    assert sum_before[:8] != sum_after[:8] and sum_before[8:] != sum_after[8:]
+    assert checksums(before) != checksums(after)
 
 
 def test_the_same_on_any_sharding_and_device_count():
