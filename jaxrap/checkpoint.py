@@ -12,8 +12,8 @@ side imports the other.
 - ``meta``: JSON with ``step``, the data iterator position (``data``), the resolved run config
   (``config``), what the run trains beyond its params (``model``: a LoRA run's base, by
   ``model.init`` and fingerprint, and its adapters' spec), ``eval_loss`` when the step
-  evaluated, and ``checksums``: one per array of ``params`` and of ``train_state``
-  (``jaxrap.array_checksums``), compared when they are restored;
+  evaluated, and ``checksums``: one per array of ``params`` and of ``train_state``, and the
+  ``algorithm`` that made them (``jaxrap.array_checksums``), compared when they are restored;
 
 plus Orbax's ``metrics`` (``eval_loss``) that ranks checkpoints. Saves are asynchronous: the
 arrays are copied off the devices while ``save`` blocks, written by a background thread, and
@@ -114,7 +114,9 @@ class Checkpoints:
             args=ocp.args.Composite(
                 params=ocp.args.StandardSave(items["params"]),
                 train_state=ocp.args.StandardSave(items["train_state"]),
-                meta=ocp.args.JsonSave({**meta, "step": step, EVAL_LOSS: eval_loss, CHECKSUMS: sums}),
+                meta=ocp.args.JsonSave(
+                    {**meta, "step": step, EVAL_LOSS: eval_loss, CHECKSUMS: {"algorithm": array_checksums.ALGORITHM, **sums}}
+                ),
             ),
             metrics={EVAL_LOSS: eval_loss} if eval_loss is not None else None,
             force=True,
@@ -218,8 +220,11 @@ class DamagedCheckpoint(Exception):
 
 def _verify_checksums(meta: dict[str, Any], **items: Any) -> None:
     """Raise ``DamagedCheckpoint`` naming the arrays of ``items`` whose checksums differ from
-    those ``meta`` recorded (checkpoints saved before checksums were recorded pass)."""
+    those ``meta`` recorded (checkpoints saved before checksums were recorded, or with another
+    algorithm, pass)."""
     saved = meta.get(CHECKSUMS, {})
+    if saved.get("algorithm") != array_checksums.ALGORITHM:
+        return
     damaged = [
         f"{name}{path}" for name, tree in items.items() if name in saved for path in array_checksums.mismatches(tree, saved[name])
     ]

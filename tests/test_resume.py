@@ -201,18 +201,25 @@ def test_a_checkpoint_that_reads_back_other_values_is_refused_like_an_unreadable
     jax.tree.map(np.testing.assert_array_equal, resumed.params, whole.params)
 
 
-def test_checkpoints_saved_without_checksums_still_restore(runs, tmp_path):
-    """Runs saved before checkpoints recorded checksums resume and load as before."""
+@pytest.mark.parametrize("saved_sums", ["none", "another algorithm"])
+def test_checkpoints_without_checksums_of_this_algorithm_restore_unchecked(runs, tmp_path, saved_sums):
+    """Runs saved before checkpoints recorded checksums resume and load as before, and checksums
+    made another way (a jaxrap whose algorithm differs) are not taken for damage."""
     import shutil
 
     copy = RunDir(tmp_path / "copy")
     shutil.copytree(runs["whole"].path, copy.path)
     for meta_file in copy.checkpoints_dir.glob("*/meta/metadata"):
         meta = json.loads(meta_file.read_text())
-        assert len(meta.pop("checksums")["params"]) == len(jax.tree.leaves(load_run_model(runs["whole"].path).params))
+        sums = meta.pop("checksums")
+        assert len(sums["params"]) == len(jax.tree.leaves(load_run_model(runs["whole"].path).params))
+        if saved_sums == "another algorithm":
+            meta["checksums"] = {"algorithm": "another", **{name: ["0" * 8] * len(sums[name]) for name in ("params", "train_state")}}
         meta_file.write_text(json.dumps(meta))
     warnings = []
     assert load_run_model(copy.path, warn=warnings.append).step == STEPS and warnings == []
+    result, log = _train(runs["config"].model_copy(update={"train": runs["config"].train.model_copy(update={"steps": STEPS + 1})}), copy)
+    assert log.started == (STEPS, STEPS + 1) and not any("warning" in text for text in log.messages), log.messages
 
 
 def test_a_changed_config_is_refused_on_resume(runs):
