@@ -10,6 +10,7 @@ conditioned); ``load_song_prompt`` reads just that, without the weights.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,11 +63,20 @@ class LoadedModel:
         return self.song_prompt.artists if self.song_prompt is not None else ()
 
 
+class SkippedCheckpointWarning(UserWarning):
+    """A run's newest checkpoint could not be read, or read back damaged: an older one was loaded."""
+
+
 def load_run_directory(path: str | Path) -> LoadedModel | None:
-    """A training run directory's newest readable checkpoint; None when ``path`` is not a run."""
+    """A training run directory's newest readable checkpoint (a ``SkippedCheckpointWarning`` for
+    each newer one skipped: the commands print it, the terminal UI notifies it); None when
+    ``path`` is not a run."""
     from jaxrap.rundir import is_run_dir, load_run_model
 
-    return load_run_model(path) if is_run_dir(path) else None
+    def warn(text: str) -> None:
+        warnings.warn(text.removeprefix("warning: "), SkippedCheckpointWarning, stacklevel=2)
+
+    return load_run_model(path, warn=warn) if is_run_dir(path) else None
 
 
 def load_hf_model(name_or_dir: str | Path) -> LoadedModel:

@@ -220,7 +220,8 @@ def test_generates_from_a_training_run_directory(tiny_corpus_dir, tiny_tokenizer
         returncode, stdout, stderr = generate_process(damaged, "--prompt", PROMPT, "--max-new-tokens", "10", "--seed", "2")
         assert returncode == 0, stderr[-3000:]
         (warning,) = stderr.splitlines()
-        assert warning.startswith("warning: checkpoint 4 in") and "unreadable" in warning and "trying the one before" in warning
+        assert warning.startswith("jaxrap: warning: checkpoint 4 in") and "unreadable" in warning
+        assert warning.endswith("trying the one before")
         assert reason is None or reason in warning, warning
         assert stdout == line(PROMPT + step_2.generate(PROMPT, SamplingParams(max_new_tokens=10, seed=2))[0])
         assert sorted(path.name for path in (damaged / "checkpoints").iterdir()) == ["2", "4"]
@@ -256,6 +257,6 @@ def test_a_truncated_data_file_falls_back_with_jaxrap_lines_only(tiny_corpus_dir
         returncode, _, stderr = generate_process(tmp_path / "run", "--prompt", PROMPT, "--max-new-tokens", "64", "--seed", "1")
         assert returncode == 0, stderr[-3000:]
         lines = stderr.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("warning: checkpoint 4 in"), f"attempt {attempt + 1}:\n{stderr[:3000]}"
+        assert len(lines) == 1 and lines[0].startswith("jaxrap: warning: checkpoint 4 in"), f"attempt {attempt + 1}:\n{stderr[:3000]}"
         assert "trying the one before" in lines[0]
         assert "TensorStore details" not in lines[0] and "pybind11" not in lines[0], lines[0]  # one readable reason

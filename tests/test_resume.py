@@ -22,6 +22,7 @@ from checkpoint_damage import change_one_value, zero_data_files
 from jaxrap.checkpoint import Checkpoints
 from jaxrap.config import MeshConfig, load_config
 from jaxrap.errors import JaxrapError
+from jaxrap.load import SkippedCheckpointWarning, load_model
 from jaxrap.rundir import RunDir, load_run_model
 from jaxrap.sharding import make_mesh
 from jaxrap.train.pipeline import run_training
@@ -148,6 +149,8 @@ def test_load_run_model_skips_a_damaged_latest_checkpoint(runs, tmp_path):
     model = load_run_model(copy.path, warn=warnings.append)
     assert model.step == 8 and len(warnings) == 1 and f"checkpoint {STEPS}" in warnings[0]
     assert (copy.checkpoints_dir / str(STEPS)).is_dir()  # a reader moves nothing
+    with pytest.warns(SkippedCheckpointWarning, match=rf"^checkpoint {STEPS} in .* is unreadable .*; trying the one before$"):
+        assert load_model(copy.path).step == 8  # what generate, eval and the terminal UI load through
     assert model.config.vocab_size == len(model.tokenizer)
     assert model.run_config == runs["config"]
     with pytest.raises(JaxrapError, match="no checkpoint 5"):

@@ -154,6 +154,38 @@ def test_a_model_that_fails_to_load_gives_the_no_model_screen_not_a_traceback(fa
     drive(StudioApp("gpt2", load_engine=failing_loader), scenario)
 
 
+def test_a_skipped_damaged_checkpoint_is_notified(tiny_corpus_dir, tiny_tokenizer_dir, tmp_path):
+    """The studio on a run whose newest checkpoint reads back damaged: the loader falls back to the
+    one before, and says so in a notification (before, the warning went to stderr, which Textual
+    owns: the studio opened on the older step without a word)."""
+    from checkpoint_damage import change_one_value
+
+    from jaxrap.config import MeshConfig, load_config
+    from jaxrap.load import load_run_directory
+    from jaxrap.sharding import make_mesh
+    from jaxrap.train.pipeline import run_training
+
+    config = load_config(None, [
+        f"data.path={tiny_corpus_dir}", f"model.tokenizer={tiny_tokenizer_dir}", "data.block_size=16",
+        "model.shape.n_layer=1", "model.shape.n_head=2", "model.shape.n_embd=16", "model.shape.n_positions=16",
+        "train.per_device_batch_size=2", "train.steps=4", "train.eval_every=4", "train.save_every=2",
+    ])
+    run_training(config, tmp_path / "run", trackers=[], say=lambda text: None, mesh=make_mesh(MeshConfig(), jax.devices()[:1]))
+    change_one_value(tmp_path / "run" / "checkpoints" / "4" / "params")
+    loaded_steps = []
+
+    def real_run_loader(model, progress):  # jaxrap's loading of a run; the stand-in engine generates
+        loaded_steps.append(load_run_directory(model).step)
+        return StandInEngine()
+
+    async def scenario(pilot):
+        assert loaded_steps == [2]
+        (warning,) = [message for message in notifications(pilot.app) if "checkpoint 4" in message]
+        assert "unreadable" in warning and "values differ from the checksums" in warning and "trying the one before" in warning
+
+    drive(StudioApp(str(tmp_path / "run"), load_engine=real_run_loader), scenario)
+
+
 # --- the panel, keys, history display -------------------------------------------------------
 
 

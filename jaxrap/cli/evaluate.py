@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from jaxrap.cli.warning_lines import warnings_as_lines
     from jaxrap.compile_cache import enable_compilation_cache
     from jaxrap.evaluate.artist_classifier import judged_artists
     from jaxrap.evaluate.perplexity import check_block_size
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         check_block_size(load_model_config(args.model), args.block_size)
     enable_compilation_cache()  # the scoring step and the sampler, loaded by the next eval of the model
     console = Console(stderr=True)
-    with console.status("loading the model") as status:
+    with warnings_as_lines(), console.status("loading the model") as status:
         loaded = load_model(args.model)
         if args.confusion_png is not None and len(judged_artists(loaded.song_prompt)) < 2:
             raise JaxrapError(f"--confusion-png: {args.model} has no artist tokens for two artists or more; no judge to draw")

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 from jaxrap.cli.sampling_args import add_sampling_arguments, sampling_params
+from jaxrap.cli.warning_lines import warnings_as_lines
 from jaxrap.errors import JaxrapError
 
 SEPARATOR = "--- sample {index}/{total} ---\n"
@@ -63,9 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from jaxrap.sample.generator import Generator
 
     enable_compilation_cache()
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        warnings.showwarning = lambda message, *_args, **_kw: print(f"jaxrap: warning: {message}", file=sys.stderr)
+    with warnings_as_lines():
         generator = Generator.load(args.model, dtype=args.dtype)
         drawn_seed = params.seed is None
         params = params.with_seed()

@@ -15,10 +15,10 @@ import argparse
 import dataclasses
 import json
 import sys
-import warnings
 from pathlib import Path
 
 from jaxrap.cli.sampling_args import add_sampling_arguments, sampling_params
+from jaxrap.cli.warning_lines import warnings_as_lines
 from jaxrap.errors import JaxrapError
 
 # Sampling fields that mean nothing for one bar: the candidates come from --candidates.
@@ -79,9 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from jaxrap.sample.generator import Generator
 
     enable_compilation_cache()
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        warnings.showwarning = lambda message, *_args, **_kw: print(f"jaxrap: warning: {message}", file=sys.stderr)
+    with warnings_as_lines():
         generator = Generator.load(args.model, dtype=args.dtype)
         if params.seed is None:
             params = params.with_seed()

@@ -101,10 +101,12 @@ def run(args: argparse.Namespace) -> int:
 
 def print_samples(run_dir: Path, count: int, *, seed: int, say) -> None:
     """A few bars of new songs from the run's newest checkpoint (the shipped sampling preset)."""
+    from jaxrap.cli.warning_lines import warnings_as_lines
     from jaxrap.sample.generator import Generator
     from jaxrap.sample.params import SamplingParams
 
-    generator = Generator.load(run_dir)
+    with warnings_as_lines():
+        generator = Generator.load(run_dir)
     max_new_tokens = min(96, generator.model.context - 1)  # room for the end-of-song context token
     params = SamplingParams(num_samples=count, max_bars=4, max_new_tokens=max_new_tokens, seed=seed)
     for index, text in enumerate(generator.generate("", params), start=1):  # "": a new song, from end-of-song
