@@ -130,6 +130,32 @@ def test_sigterm_saves_and_exits_0_then_the_rerun_resumes(stopped_run):
 
 
 @pytest.mark.slow
+def test_a_rerun_skips_a_newest_checkpoint_that_reads_back_other_values(stopped_run, tmp_path, subprocess_compilation_cache):
+    """The fault as a user met it: files of the newest checkpoint that still decode, to other
+    values. `jaxrap train` run again says which array differs, resumes from the one before and
+    moves the damaged one aside; nothing else on its output, no traceback."""
+    import shutil
+
+    from checkpoint_damage import change_one_value
+
+    stopped_at, run_dir = stopped_run["stopped_at"], tmp_path / "run"
+    shutil.copytree(stopped_run["run_dir"], run_dir)
+    newest = stopped_at + 3
+    name = change_one_value(run_dir / "checkpoints" / str(newest) / "params")
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1", **subprocess_compilation_cache}
+    command = [sys.executable, "-m", "jaxrap", "train", "--run-dir", str(run_dir), "--set", f"train.steps={newest + 1}",
+               "--samples", "0"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert f"warning: checkpoint {newest} in" in output and "unreadable (DamagedCheckpoint: params[" in output
+    assert f"{name}']: values differ from the checksums saved with them); trying the one before" in output
+    assert f"warning: moved unreadable checkpoint {newest} to" in output
+    assert f"resumed from checkpoint {stopped_at} in" in output and f"at step {newest + 1}" in output
+    assert "Traceback" not in output and result.stderr == "", result.stderr[-3000:]
+
+
+@pytest.mark.slow
 def test_export_writes_what_transformers_loads(stopped_run, capsys):
     import jax
     import torch
